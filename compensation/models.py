@@ -1,0 +1,1 @@
+"""Tables of the compensation app (filled by its own issue)."""

@@ -1,0 +1,1 @@
+"""Tables of the crm app (filled by its own issue)."""

@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class ForecastingConfig(AppConfig):
+    """Forecast calls and roll-up, snapshots, learned forecast, accuracy."""
+
+    name = "forecasting"

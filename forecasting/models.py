@@ -1,0 +1,1 @@
+"""Tables of the forecasting app (filled by its own issue)."""

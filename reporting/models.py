@@ -1,0 +1,1 @@
+"""Tables of the reporting app (filled by its own issue)."""

@@ -1,0 +1,30 @@
+"""Bulk loading with PostgreSQL COPY: the way generators and imports write many rows."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from django.db import connection
+
+
+def copy_rows(table: str, columns: Sequence[str], rows: Iterable[Sequence]) -> int:
+    """COPY ``rows`` into ``table`` in the current transaction; return how many were written."""
+    count = 0
+    column_list = ", ".join(f'"{c}"' for c in columns)
+    with connection.cursor() as cursor:
+        with cursor.cursor.copy(f'COPY "{table}" ({column_list}) FROM STDIN') as copy:
+            for row in rows:
+                copy.write_row(row)
+                count += 1
+    return count
+
+
+def reset_sequences(*tables: str) -> None:
+    """After COPY with explicit ids, move each table's id sequence past its largest id."""
+    with connection.cursor() as cursor:
+        for table in tables:
+            cursor.execute(
+                f"SELECT setval(pg_get_serial_sequence(%s, 'id'), "
+                f'COALESCE((SELECT MAX(id) FROM "{table}"), 0) + 1, false)',
+                [table],
+            )

@@ -1,0 +1,44 @@
+"""Navigation for the base layout, chosen by the user's role."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.urls import reverse
+
+from salesops.org.roles import Role
+
+
+@dataclass(frozen=True)
+class NavItem:
+    label: str
+    url_name: str
+    roles: frozenset[Role] | None = None  # None: every signed-in user
+
+    def visible_for(self, role: Role | None) -> bool:
+        return self.roles is None or role in self.roles
+
+
+NAV_ITEMS = [
+    NavItem("Home", "home"),
+    NavItem(
+        "Teams", "org:team_list", frozenset({Role.MANAGER, Role.OPS, Role.FINANCE, Role.ADMIN})
+    ),
+    NavItem("Exchange rates", "org:rate_list", frozenset({Role.OPS, Role.FINANCE, Role.ADMIN})),
+    NavItem("Audit log", "org:audit_list", frozenset({Role.OPS, Role.FINANCE, Role.ADMIN})),
+    NavItem("API", "api-docs", frozenset({Role.OPS, Role.FINANCE, Role.ADMIN})),
+]
+
+
+def navigation(request) -> dict:
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return {"nav_items": []}
+    role = user.role
+    current = request.resolver_match.view_name if request.resolver_match else ""
+    items = [
+        {"label": item.label, "url": reverse(item.url_name), "active": item.url_name == current}
+        for item in NAV_ITEMS
+        if item.visible_for(role)
+    ]
+    return {"nav_items": items, "user_role": role, "show_admin_link": user.is_staff}

@@ -1,0 +1,11 @@
+from django.urls import path
+
+from salesops.org import views
+
+app_name = "org"
+
+urlpatterns = [
+    path("teams/", views.team_list, name="team_list"),
+    path("exchange-rates/", views.rate_list, name="rate_list"),
+    path("audit/", views.audit_list, name="audit_list"),
+]

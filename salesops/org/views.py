@@ -1,0 +1,114 @@
+"""Kernel pages: the home page per role, the team tree, exchange rates and the audit log."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required, permission_required
+from django.contrib.auth.models import Group
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.db.models import Count
+from django.shortcuts import render
+from django.utils import timezone
+from pghistory.models import Events
+
+from salesops.fiscal import PeriodKind
+from salesops.org import selectors
+from salesops.org.models import ExchangeRate, RepProfile, Team, User
+from salesops.org.roles import Role
+
+
+@login_required
+def home(request):
+    user = request.user
+    role = user.role
+    today = timezone.localdate()
+    calendar = selectors.fiscal_calendar()
+    periods = [calendar.period(today, kind) for kind in PeriodKind]
+    context = {
+        "role": role,
+        "today": today,
+        "periods": [{"period": p, "days_left": (p.end - today).days} for p in periods],
+        "org": selectors.org_settings(),
+    }
+    if role == Role.REP:
+        profile = RepProfile.objects.select_related("team__manager").filter(user=user).first()
+        context["profile"] = profile
+        context["ramp_end"] = selectors.rep_ramp_end(profile) if profile else None
+        template = "home/rep.html"
+    elif role == Role.MANAGER:
+        context["teams"] = selectors.team_tree_visible_to(user)
+        reps = list(selectors.reps_visible_to(user))
+        for rep in reps:
+            rep.ramp_end = selectors.rep_ramp_end(rep)
+        context["reps"] = reps
+        template = "home/manager.html"
+    elif role in (Role.OPS, Role.ADMIN):
+        context["counts"] = {
+            "teams": Team.objects.count(),
+            "reps": RepProfile.objects.filter(active=True).count(),
+            "users": User.objects.filter(is_active=True).count(),
+            "teams_without_manager": Team.objects.filter(manager__isnull=True).count(),
+        }
+        context["reps_by_role"] = _count_by(RepProfile.objects.filter(active=True), "sales_role")
+        context["users_by_role"] = _users_by_role()
+        template = "home/admin.html" if role == Role.ADMIN else "home/ops.html"
+    elif role == Role.FINANCE:
+        context["rates"] = selectors.exchange_rates_current()
+        context["quarters"] = calendar.periods(calendar.fiscal_year_of(today), PeriodKind.QUARTER)
+        template = "home/finance.html"
+    else:
+        template = "home/no_role.html"
+    return render(request, template, context)
+
+
+def _count_by(queryset, field: str) -> list[dict]:
+    return list(queryset.values(field).annotate(n=Count("pk")).order_by(field))
+
+
+def _users_by_role() -> list[dict]:
+    return list(
+        Group.objects.filter(name__in=[r.value for r in Role])
+        .annotate(n=Count("user"))
+        .values("name", "n")
+        .order_by("name")
+    )
+
+
+@login_required
+@permission_required("org.view_team", raise_exception=True)
+def team_list(request):
+    rows = selectors.team_tree_visible_to(request.user)
+    return render(request, "org/team_list.html", {"rows": rows})
+
+
+@login_required
+@permission_required("org.view_exchangerate", raise_exception=True)
+def rate_list(request):
+    return render(
+        request,
+        "org/rate_list.html",
+        {
+            "org": selectors.org_settings(),
+            "current": selectors.exchange_rates_current(),
+            "history": ExchangeRate.objects.all()[:200],
+        },
+    )
+
+
+@login_required
+def audit_list(request):
+    """Every recorded change, newest first, filterable by model; org-wide roles only."""
+    if request.user.role not in (Role.OPS, Role.FINANCE, Role.ADMIN):
+        raise PermissionDenied
+    events = Events.objects.order_by("-pgh_created_at", "-pgh_id")
+    model = request.GET.get("model", "")
+    if model:
+        events = events.filter(pgh_model=model)
+    page = Paginator(events, 50).get_page(request.GET.get("page"))
+    users = User.objects.in_bulk({(e.pgh_context or {}).get("user") for e in page} - {None})
+    for event in page:
+        metadata = event.pgh_context or {}
+        event.actor = users.get(metadata.get("user"))
+        event.request_id = metadata.get("request_id")
+        event.reason = metadata.get("reason")
+    return render(request, "org/audit_list.html", {"page": page, "model": model})

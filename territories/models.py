@@ -1,0 +1,1 @@
+"""Tables of the territories app (filled by its own issue)."""

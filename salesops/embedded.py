@@ -65,8 +65,12 @@ def _postmaster(pgdata: Path):
 def postgres_start(pgdata: Path) -> PostgresInfo:
     """Start (or reuse) the PostgreSQL server whose data lives in ``pgdata``."""
     import pgserver
+    from pgserver.postgres_server import PostgresServer
 
     pgdata.parent.mkdir(parents=True, exist_ok=True)
+    if _postmaster(pgdata) is None:
+        # pgserver caches one handle per folder; after a stop that handle is stale.
+        PostgresServer._instances.pop(pgdata.resolve(), None)
     # cleanup_mode=None: the server outlives this process; `stop` ends it explicitly.
     server = pgserver.get_server(pgdata, cleanup_mode=None)
     info = server.get_postmaster_info()

@@ -99,6 +99,8 @@ def org_is_empty() -> bool:
 def wipe_org() -> None:
     """Remove every generated org row (users, teams, reps, rates, tokens)."""
     with connection.cursor() as cursor:
+        # Deferred foreign-key checks queued earlier in this transaction would block TRUNCATE.
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
         cursor.execute(f"TRUNCATE {', '.join(_ORG_TABLES)} RESTART IDENTITY CASCADE")
 
 

@@ -36,6 +36,7 @@ def user_create(
             first_name=first_name,
             last_name=last_name,
             password=password,
+            is_staff=Role(role) == Role.ADMIN,
         )
         user.groups.set([Group.objects.get(name=Role(role).value)])
         return user
@@ -47,6 +48,9 @@ def user_set_role(*, user: User, role: Role, acting_user: User | None = None) ->
         role_names = [r.value for r in Role]
         user.groups.remove(*Group.objects.filter(name__in=role_names))
         user.groups.add(Group.objects.get(name=Role(role).value))
+        if user.is_staff != (Role(role) == Role.ADMIN) and not user.is_superuser:
+            user.is_staff = Role(role) == Role.ADMIN  # only admins reach the Django admin
+            user.save(update_fields=["is_staff"])
         user.__dict__.pop("role", None)
         return user
 

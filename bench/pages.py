@@ -1,0 +1,95 @@
+"""Page latency: each role's home page and the users API, in-process, against hello-world.
+
+Requests go through Django's test ``Client`` (whole middleware stack, no network, no server), so
+the hello-world floor takes out the cost every request pays (session, auth, audit context) and
+the ratio shows what the page itself adds. Query counts are taken on one extra, untimed request.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db import connection
+from django.test import Client, override_settings
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from bench.measure import Result, median_ms
+from bench.urls import HELLO_PATH
+
+FLOOR_NOTE = (
+    "pages: floor = GET /bench/hello, a view returning HttpResponse('ok') through the same "
+    "middleware as a logged-in user; ratio = page median / hello median"
+)
+WARMUP = 5
+# Plain static storage: the manifest needs `collectstatic` output, which the bench does not
+# build; a manifest lookup is a dict get, so latency is the same.
+_STATIC = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}
+
+
+@dataclass(frozen=True)
+class Page:
+    """A page to time: who asks for it and where."""
+
+    label: str
+    username: str
+    path: str
+
+
+def pages_to_time() -> list[Page]:
+    """The home page for every demo role, then the users API for a wide and a narrow reader."""
+    from salesops.org.generate import DEMO_LOGINS
+    from salesops.org.roles import Role
+
+    home = reverse("home")
+    pages = [Page(f"GET / as {name}", name, home) for name in DEMO_LOGINS.values()]
+    for role in (Role.OPS, Role.MANAGER):
+        name = DEMO_LOGINS[role]
+        pages.append(Page(f"GET /api/v1/users/ as {name}", name, "/api/v1/users/"))
+    return pages
+
+
+def run(*, repeat: int) -> list[Result]:
+    """Time the hello floor, then every page, each as a median over ``repeat`` requests."""
+    from django.conf import settings
+
+    storages = {**settings.STORAGES, "staticfiles": _STATIC}
+    with override_settings(ROOT_URLCONF="bench.urls", STORAGES=storages):
+        clients: dict[str, Client] = {}
+        hello_user = pages_to_time()[0].username
+        hello_ms, hello_queries = _time_page(_client(clients, hello_user), HELLO_PATH, repeat)
+        results = [
+            Result("GET /bench/hello (floor)", hello_ms, hello_ms, "ms", 1.0, _q(hello_queries))
+        ]
+        for page in pages_to_time():
+            ms, queries = _time_page(_client(clients, page.username), page.path, repeat)
+            results.append(Result(page.label, ms, hello_ms, "ms", ms / hello_ms, _q(queries)))
+    return results
+
+
+def _client(clients: dict[str, Client], username: str) -> Client:
+    """One logged-in client per user, reused, so every timed request carries a real session."""
+    if username not in clients:
+        from salesops.org.models import User
+
+        # SERVER_NAME: "testserver" is only allowed under the test runner, which the bench is not.
+        client = Client(SERVER_NAME="localhost")
+        client.force_login(User.objects.get(username=username))
+        clients[username] = client
+    return clients[username]
+
+
+def _time_page(client: Client, path: str, repeat: int) -> tuple[float, int]:
+    def get() -> None:
+        response = client.get(path)
+        if response.status_code != 200:
+            raise RuntimeError(f"GET {path} answered {response.status_code}, not 200")
+
+    ms = median_ms(get, repeat=repeat, warmup=WARMUP)
+    with CaptureQueriesContext(connection) as captured:
+        get()
+    return ms, len(captured.captured_queries)
+
+
+def _q(count: int) -> str:
+    return f"{count} SQL quer{'y' if count == 1 else 'ies'}"

@@ -1,0 +1,36 @@
+"""The printed table: one line per benchmark, then what each floor is."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from bench.measure import Result
+
+_HEADERS = ("benchmark", "measured", "floor", "ratio", "detail")
+
+
+def render(results: Sequence[Result], floor_notes: Sequence[str]) -> str:
+    """A plain-text table, aligned for a terminal and readable when pasted into a PR."""
+    rows = [
+        (r.name, _value(r.value, r.unit), _value(r.floor, r.unit), f"{r.ratio:.1f}x", r.detail)
+        for r in results
+    ]
+    widths = [max(len(str(c)) for c in column) for column in zip(_HEADERS, *rows, strict=False)]
+    right = {1, 2, 3}  # numbers line up on the right
+
+    def line(cells: Sequence[str]) -> str:
+        parts = [
+            c.rjust(w) if i in right else c.ljust(w)
+            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        ]
+        return "  ".join(parts).rstrip()
+
+    out = [line(_HEADERS), line(["-" * w for w in widths]), *(line(r) for r in rows), ""]
+    out += [f"* {note}" for note in floor_notes]
+    return "\n".join(out)
+
+
+def _value(value: float, unit: str) -> str:
+    if unit == "ms":
+        return f"{value:.2f} ms"
+    return f"{value:,.0f} {unit}"

@@ -57,6 +57,19 @@ class User(AbstractUser):
         return next((r for r in ROLE_PRECEDENCE if r.value in names), None)
 
 
+@pghistory.track(
+    pghistory.InsertEvent("role.add"),
+    pghistory.DeleteEvent("role.remove"),
+    obj_field=None,
+    model_name="UserRoleEvent",
+)
+class UserRole(User.groups.through):
+    """Role (group) membership, tracked so the audit trail shows who gave whom which role."""
+
+    class Meta:
+        proxy = True
+
+
 @pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
 class Team(models.Model):
     """A node of the sales organisation tree (company › region › area › team), any depth."""

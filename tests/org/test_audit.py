@@ -10,6 +10,7 @@ from pghistory.models import Events
 from salesops.audit import audit_events_for
 from salesops.org import services
 from salesops.org.models import Team
+from salesops.org.roles import Role
 from tests.conftest import fresh
 
 
@@ -71,3 +72,22 @@ def test_audit_page_is_for_org_wide_roles(client, org):
     page = client.get("/org/audit/", {"model": "org.TeamEvent"})
     assert page.status_code == 200
     assert "org.Team" in page.content.decode()
+
+
+def test_role_changes_are_recorded_with_the_actor(org):
+    from django.contrib.auth.models import Group
+
+    services.user_set_role(user=org.rep_west, role=Role.MANAGER, acting_user=org.admin)
+    events = Events.objects.filter(pgh_model="org.UserRoleEvent").order_by("pgh_id")
+    manager_group = Group.objects.get(name="manager").pk
+    rep_group = Group.objects.get(name="rep").pk
+    changes = [
+        (e.pgh_label, e.pgh_data["user_id"], e.pgh_data["group_id"])
+        for e in events
+        if e.pgh_data["user_id"] == org.rep_west.pk
+    ]
+    assert changes[-2:] == [
+        ("role.remove", org.rep_west.pk, rep_group),
+        ("role.add", org.rep_west.pk, manager_group),
+    ]
+    assert events.last().pgh_context["user"] == org.admin.pk

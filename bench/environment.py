@@ -25,7 +25,25 @@ def setup_django() -> None:
     from django.core.management import call_command
 
     django.setup()
+    _refuse_shared_database()
     call_command("migrate", verbosity=0)
+
+
+def _refuse_shared_database() -> None:
+    """Stop before touching a database that holds someone's data.
+
+    The generator benchmark wipes and rebuilds the org, so an exported ``SALESOPS_VAR_DIR`` that
+    points at the everyday ``var/``, or a ``DATABASE_URL``, would cost real data.
+    """
+    from django.conf import settings
+
+    if os.environ.get("DATABASE_URL"):
+        raise SystemExit("bench: refusing to run with DATABASE_URL set; it rebuilds the org.")
+    if Path(settings.VAR_DIR).resolve() == (REPO_DIR / "var").resolve():
+        raise SystemExit(
+            f"bench: SALESOPS_VAR_DIR points at {settings.VAR_DIR}, the app's own data; "
+            f"unset it so the bench uses {BENCH_VAR_DIR}."
+        )
 
 
 def ensure_large_org(*, regenerate: bool) -> str:

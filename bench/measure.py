@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 
@@ -24,16 +24,22 @@ class Result:
     detail: str = ""
 
 
-def median_ms(fn: Callable[[], object], *, repeat: int, warmup: int) -> float:
-    """Median wall time of ``fn`` in milliseconds after ``warmup`` untimed calls.
+def interleaved_medians_ms(
+    calls: Mapping[str, Callable[[], object]], *, repeat: int, warmup: int
+) -> dict[str, float]:
+    """Median wall time in milliseconds of each call, timed in round-robin rounds.
 
-    The median, not the mean, so one garbage collection or reconnect does not move the figure.
+    Round-robin, not one call after another, so a burst of load from elsewhere on the machine
+    slows the floor and the pages alike and the ratios stay put. The median, not the mean, so
+    one garbage collection or reconnect does not move the figure.
     """
     for _ in range(warmup):
-        fn()
-    samples = []
+        for call in calls.values():
+            call()
+    samples: dict[str, list[float]] = {key: [] for key in calls}
     for _ in range(repeat):
-        started = time.perf_counter()
-        fn()
-        samples.append((time.perf_counter() - started) * 1000)
-    return statistics.median(samples)
+        for key, call in calls.items():
+            started = time.perf_counter()
+            call()
+            samples[key].append((time.perf_counter() - started) * 1000)
+    return {key: statistics.median(values) for key, values in samples.items()}

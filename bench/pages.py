@@ -2,11 +2,13 @@
 
 Requests go through Django's test ``Client`` (whole middleware stack, no network, no server), so
 the hello-world floor takes out the cost every request pays (session, auth, audit context) and
-the ratio shows what the page itself adds. Query counts are taken on one extra, untimed request.
+the ratio shows what the page itself adds. Requests are interleaved round-robin (see
+``interleaved_medians_ms``). Query counts are taken on one extra, untimed request.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.db import connection
@@ -14,7 +16,7 @@ from django.test import Client, override_settings
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from bench.measure import Result, median_ms
+from bench.measure import Result, interleaved_medians_ms
 from bench.urls import HELLO_PATH
 
 FLOOR_NOTE = (
@@ -22,6 +24,7 @@ FLOOR_NOTE = (
     "middleware as a logged-in user; ratio = page median / hello median"
 )
 WARMUP = 5
+HELLO_LABEL = "GET /bench/hello (floor)"
 # Plain static storage: the manifest needs `collectstatic` output, which the bench does not
 # build; a manifest lookup is a dict get, so latency is the same.
 _STATIC = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}
@@ -50,21 +53,22 @@ def pages_to_time() -> list[Page]:
 
 
 def run(*, repeat: int) -> list[Result]:
-    """Time the hello floor, then every page, each as a median over ``repeat`` requests."""
+    """Time the hello floor and every page, each as a median over ``repeat`` requests."""
     from django.conf import settings
 
     storages = {**settings.STORAGES, "staticfiles": _STATIC}
     with override_settings(ROOT_URLCONF="bench.urls", STORAGES=storages):
         clients: dict[str, Client] = {}
-        hello_user = pages_to_time()[0].username
-        hello_ms, hello_queries = _time_page(_client(clients, hello_user), HELLO_PATH, repeat)
-        results = [
-            Result("GET /bench/hello (floor)", hello_ms, hello_ms, "ms", 1.0, _q(hello_queries))
-        ]
-        for page in pages_to_time():
-            ms, queries = _time_page(_client(clients, page.username), page.path, repeat)
-            results.append(Result(page.label, ms, hello_ms, "ms", ms / hello_ms, _q(queries)))
-    return results
+        hello = Page(HELLO_LABEL, pages_to_time()[0].username, HELLO_PATH)
+        targets = [hello, *pages_to_time()]
+        calls = {t.label: _getter(_client(clients, t.username), t.path) for t in targets}
+        medians = interleaved_medians_ms(calls, repeat=repeat, warmup=WARMUP)
+        queries = {label: _count_queries(call) for label, call in calls.items()}
+    floor = medians[HELLO_LABEL]
+    return [
+        Result(label, ms, floor, "ms", ms / floor, _q(queries[label]))
+        for label, ms in medians.items()
+    ]
 
 
 def _client(clients: dict[str, Client], username: str) -> Client:
@@ -79,16 +83,19 @@ def _client(clients: dict[str, Client], username: str) -> Client:
     return clients[username]
 
 
-def _time_page(client: Client, path: str, repeat: int) -> tuple[float, int]:
+def _getter(client: Client, path: str) -> Callable[[], None]:
     def get() -> None:
         response = client.get(path)
         if response.status_code != 200:
             raise RuntimeError(f"GET {path} answered {response.status_code}, not 200")
 
-    ms = median_ms(get, repeat=repeat, warmup=WARMUP)
+    return get
+
+
+def _count_queries(call: Callable[[], None]) -> int:
     with CaptureQueriesContext(connection) as captured:
-        get()
-    return ms, len(captured.captured_queries)
+        call()
+    return len(captured.captured_queries)
 
 
 def _q(count: int) -> str:

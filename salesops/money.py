@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 
-from babel.numbers import format_currency, get_currency_precision, list_currencies
+from babel.numbers import get_currency_precision, list_currencies
 from django.core.exceptions import ValidationError
 from django.db import models
 
@@ -69,10 +69,6 @@ def allocate(amount: Decimal, weights: list[Decimal], currency: str) -> list[Dec
 def convert(amount: Decimal, rate: Decimal, to_currency: str) -> Decimal:
     """``amount`` times ``rate``, rounded to ``to_currency``'s minor unit."""
     return round_money(Decimal(amount) * Decimal(rate), to_currency)
-
-
-def format_money(amount: Decimal, currency: str, locale: str = "en_US") -> str:
-    return format_currency(amount, currency, locale=locale)
 
 
 class CurrencyField(models.CharField):

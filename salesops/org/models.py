@@ -11,7 +11,7 @@ from django.db import models
 from django.db.models import Q
 
 from salesops.fiscal import FiscalCalendar, YearNaming
-from salesops.money import AmountField, CurrencyField, RateField
+from salesops.money import CurrencyField, RateField
 from salesops.org.roles import ROLE_PRECEDENCE, Role
 
 
@@ -215,6 +215,3 @@ class ExchangeRate(models.Model):
 
     def __str__(self) -> str:
         return f"1 {self.currency} = {self.rate} from {self.valid_from}"
-
-
-__all__ = ["AmountField", "ExchangeRate", "OrgSettings", "RepProfile", "Team", "User"]

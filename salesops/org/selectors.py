@@ -50,16 +50,6 @@ def users_in_teams(team_ids: list[int], including: User | None = None) -> QueryS
     return User.objects.filter(condition).values("pk")
 
 
-def team_ancestors(team: Team) -> list[Team]:
-    """From the root down to ``team``'s parent."""
-    chain = []
-    node = team.parent
-    while node is not None:
-        chain.append(node)
-        node = node.parent
-    return list(reversed(chain))
-
-
 def org_settings() -> OrgSettings:
     settings, _ = OrgSettings.objects.get_or_create(pk=1)
     return settings

@@ -26,6 +26,7 @@ NAV_ITEMS = [
     ),
     NavItem("Exchange rates", "org:rate_list", frozenset({Role.OPS, Role.FINANCE, Role.ADMIN})),
     NavItem("Audit log", "org:audit_list", frozenset({Role.OPS, Role.FINANCE, Role.ADMIN})),
+    NavItem("Settings", "org:settings", frozenset({Role.OPS, Role.FINANCE, Role.ADMIN})),
     NavItem("API", "api-docs", frozenset({Role.OPS, Role.FINANCE, Role.ADMIN})),
 ]
 

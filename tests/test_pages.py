@@ -93,3 +93,80 @@ def test_home_page_query_count_is_bounded(client, org, django_assert_max_num_que
     client.force_login(org.manager_east)
     with django_assert_max_num_queries(12):
         assert client.get("/").status_code == 200
+
+
+def test_finance_enters_a_rate_and_it_is_audited(client, org):
+    from salesops.audit import audit_events_for
+    from salesops.org.models import ExchangeRate
+
+    client.force_login(org.finance)
+    response = client.post(
+        "/org/exchange-rates/", {"currency": "eur", "valid_from": "2026-10-01", "rate": "1.0825"}
+    )
+    assert response.status_code == 302
+    rate = ExchangeRate.objects.get()
+    assert (rate.currency, str(rate.rate)) == ("EUR", "1.08250000")
+    assert audit_events_for(rate).get().pgh_context["user"] == org.finance.pk
+
+
+def test_bad_rate_input_is_explained_and_nothing_is_saved(client, org):
+    from salesops.org.models import ExchangeRate
+
+    client.force_login(org.finance)
+    page = client.post(
+        "/org/exchange-rates/", {"currency": "USD", "valid_from": "2026-10-01", "rate": "1"}
+    ).content.decode()
+    assert "USD is the corporate currency; its rate is always 1." in page
+    page = client.post(
+        "/org/exchange-rates/", {"currency": "ZZZ", "valid_from": "2026-10-01", "rate": "1"}
+    ).content.decode()
+    assert "&#x27;ZZZ&#x27; is not an ISO 4217 currency code" in page
+    assert not ExchangeRate.objects.exists()
+
+
+def test_ops_reads_rates_but_cannot_enter_them(client, org):
+    client.force_login(org.ops)
+    page = client.get("/org/exchange-rates/").content.decode()
+    assert "Enter a rate" not in page
+    response = client.post(
+        "/org/exchange-rates/", {"currency": "EUR", "valid_from": "2026-10-01", "rate": "1.1"}
+    )
+    assert response.status_code == 403
+
+
+def test_settings_page_changes_the_fiscal_calendar(client, org):
+    from salesops.org.selectors import org_settings
+
+    client.force_login(org.ops)
+    response = client.post(
+        "/org/settings/",
+        {
+            "company_name": "Globex",
+            "corporate_currency": "eur",
+            "fiscal_year_start_month": "4",
+            "fiscal_year_naming": "start",
+        },
+    )
+    assert response.status_code == 302
+    settings = org_settings()
+    assert (settings.company_name, settings.corporate_currency) == ("Globex", "EUR")
+    assert settings.fiscal_calendar.year_start(2026).isoformat() == "2026-04-01"
+    page = client.get("/org/settings/").content.decode()
+    assert "FY2026 Q1" in page
+
+
+def test_reps_and_managers_cannot_change_settings(client, org):
+    for person in (org.rep_east, org.manager_east):
+        client.force_login(person)
+        assert client.get("/org/settings/").status_code == 403
+
+
+def test_api_token_page_creates_and_replaces_a_token(client, org):
+    from rest_framework.authtoken.models import Token
+
+    client.force_login(org.rep_east)
+    client.post("/org/api-token/")
+    first = Token.objects.get(user=org.rep_east).key
+    assert first in client.get("/org/api-token/").content.decode()
+    client.post("/org/api-token/")
+    assert Token.objects.get(user=org.rep_east).key != first

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Count
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.utils import timezone
 from pghistory.models import Events
 
+from salesops.errors import DomainError
 from salesops.fiscal import PeriodKind
-from salesops.org import selectors
+from salesops.org import selectors, services
+from salesops.org.forms import ExchangeRateForm, OrgSettingsForm
 from salesops.org.models import ExchangeRate, RepProfile, Team, User
 from salesops.org.roles import Role
 
@@ -84,6 +87,20 @@ def team_list(request):
 @login_required
 @permission_required("org.view_exchangerate", raise_exception=True)
 def rate_list(request):
+    """Rates in force and their history; finance and admins enter new ones here."""
+    can_add = request.user.has_perm("org.add_exchangerate")
+    form = ExchangeRateForm(request.POST or None) if can_add else None
+    if request.method == "POST":
+        if not can_add:
+            raise PermissionDenied
+        if form.is_valid():
+            try:
+                rate = services.exchange_rate_set(**form.cleaned_data, acting_user=request.user)
+            except DomainError as error:
+                form.add_error(error.field, error.message)
+            else:
+                messages.success(request, f"Saved: {rate}.")
+                return redirect("org:rate_list")
     return render(
         request,
         "org/rate_list.html",
@@ -91,8 +108,56 @@ def rate_list(request):
             "org": selectors.org_settings(),
             "current": selectors.exchange_rates_current(),
             "history": ExchangeRate.objects.all()[:200],
+            "form": form,
         },
     )
+
+
+@login_required
+@permission_required("org.change_orgsettings", raise_exception=True)
+def org_settings_edit(request):
+    """Company name, corporate currency and the fiscal calendar."""
+    current = selectors.org_settings()
+    initial = {
+        "company_name": current.company_name,
+        "corporate_currency": current.corporate_currency,
+        "fiscal_year_start_month": current.fiscal_year_start_month,
+        "fiscal_year_naming": current.fiscal_year_naming,
+    }
+    form = OrgSettingsForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.org_settings_update(**form.cleaned_data, acting_user=request.user)
+        except DomainError as error:
+            form.add_error(error.field, error.message)
+        else:
+            messages.success(request, "Settings saved.")
+            return redirect("org:settings")
+    calendar = current.fiscal_calendar
+    today = timezone.localdate()
+    return render(
+        request,
+        "org/settings.html",
+        {
+            "form": form,
+            "quarters": calendar.periods(calendar.fiscal_year_of(today), PeriodKind.QUARTER),
+        },
+    )
+
+
+@login_required
+def api_token(request):
+    """Show, create or replace the signed-in user's API token."""
+    from rest_framework.authtoken.models import Token
+
+    token = Token.objects.filter(user=request.user).first()
+    if request.method == "POST":
+        if token:
+            token.delete()
+        token = Token.objects.create(user=request.user)
+        messages.success(request, "A new API token was created; the old one no longer works.")
+        return redirect("org:api_token")
+    return render(request, "org/api_token.html", {"token": token})
 
 
 @login_required

@@ -13,4 +13,6 @@ class OrgConfig(AppConfig):
         from salesops.org.permissions_map import sync_role_groups
 
         # Groups and permissions are infrastructure: rebuilt after every migrate, idempotently.
-        post_migrate.connect(sync_role_groups, sender=self, dispatch_uid="sync_role_groups")
+        # No sender: it must also run after the apps listed later (crm, …) create their
+        # permissions; each run is a handful of queries.
+        post_migrate.connect(sync_role_groups, dispatch_uid="sync_role_groups")

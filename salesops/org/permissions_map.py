@@ -14,10 +14,33 @@ from salesops.org.roles import Role
 _VIEW = ("view",)
 _EDIT = ("view", "add", "change", "delete")
 
+_SELL = ("view", "add", "change")
+# What people who sell may do with CRM records (their visibility scope narrows it to their rows).
+_CRM_SELLING = {
+    "crm.account": _SELL,
+    "crm.contact": _SELL,
+    "crm.deal": _SELL,
+    "crm.activity": _EDIT,
+    "crm.pipeline": _VIEW,
+    "crm.stage": _VIEW,
+    "crm.dealhistory": _VIEW,
+}
+_CRM_ALL = {
+    "crm.account": _EDIT,
+    "crm.contact": _EDIT,
+    "crm.deal": _EDIT,
+    "crm.activity": _EDIT,
+    "crm.pipeline": _EDIT,
+    "crm.stage": _EDIT,
+    "crm.dealhistory": _VIEW,
+}
+_CRM_READ = {label: _VIEW for label in _CRM_ALL}
+
 ROLE_PERMISSIONS: dict[Role, dict[str, tuple[str, ...]]] = {
-    Role.REP: {"org.user": _VIEW, "org.team": _VIEW, "org.repprofile": _VIEW},
-    Role.MANAGER: {"org.user": _VIEW, "org.team": _VIEW, "org.repprofile": _VIEW},
+    Role.REP: {"org.user": _VIEW, "org.team": _VIEW, "org.repprofile": _VIEW, **_CRM_SELLING},
+    Role.MANAGER: {"org.user": _VIEW, "org.team": _VIEW, "org.repprofile": _VIEW, **_CRM_SELLING},
     Role.OPS: {
+        **_CRM_ALL,
         "org.user": _VIEW,
         "org.team": _EDIT,
         "org.repprofile": _EDIT,
@@ -25,6 +48,7 @@ ROLE_PERMISSIONS: dict[Role, dict[str, tuple[str, ...]]] = {
         "org.exchangerate": _VIEW,
     },
     Role.FINANCE: {
+        **_CRM_READ,
         "org.user": _VIEW,
         "org.team": _VIEW,
         "org.repprofile": _VIEW,
@@ -32,6 +56,7 @@ ROLE_PERMISSIONS: dict[Role, dict[str, tuple[str, ...]]] = {
         "org.exchangerate": _EDIT,
     },
     Role.ADMIN: {
+        **_CRM_ALL,
         "org.user": _EDIT,
         "org.team": _EDIT,
         "org.repprofile": _EDIT,

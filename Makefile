@@ -21,6 +21,7 @@ test: setup browser
 	$(BIN)/ruff format --check .
 	DJANGO_SETTINGS_MODULE=salesops.settings_test $(BIN)/python manage.py check --fail-level WARNING
 	DJANGO_SETTINGS_MODULE=salesops.settings_test $(BIN)/python manage.py makemigrations --check --dry-run
+	DJANGO_SETTINGS_MODULE=salesops.settings_test $(BIN)/python manage.py spectacular --validate --fail-on-warn --file /dev/null
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: setup

@@ -100,8 +100,10 @@ class Contact(models.Model):
         return f"{self.first_name} {self.last_name}".strip()
 
 
-class PipelineKind(models.TextChoices):
-    NEW_BUSINESS = "new", "New business"
+class DealType(models.TextChoices):
+    """The kind of business: a deal's type, and the kind of deals a pipeline is for."""
+
+    NEW = "new", "New business"
     EXPANSION = "expansion", "Expansion"
     RENEWAL = "renewal", "Renewal"
 
@@ -111,7 +113,7 @@ class Pipeline(models.Model):
     """An ordered set of stages deals move through; configured by sales ops."""
 
     name = models.CharField(max_length=100, unique=True)
-    kind = models.CharField(max_length=12, choices=PipelineKind.choices)
+    kind = models.CharField(max_length=12, choices=DealType.choices)
     position = models.PositiveSmallIntegerField(default=0)
     active = models.BooleanField(default=True)
 
@@ -188,12 +190,6 @@ class Stage(models.Model):
     @property
     def is_closed(self) -> bool:
         return self.is_won or self.is_lost
-
-
-class DealType(models.TextChoices):
-    NEW = "new", "New business"
-    EXPANSION = "expansion", "Expansion"
-    RENEWAL = "renewal", "Renewal"
 
 
 class DealQuerySet(VisibleQuerySet):

@@ -12,7 +12,7 @@ from django.utils import timezone
 from crm.models import Account, Deal, DealHistory, DealType, Pipeline, Stage
 from crm.rules import missing_fields, missing_fields_message
 from salesops.audit import audit_context
-from salesops.errors import DomainError
+from salesops.errors import DomainError, NotAllowed, NotFound
 from salesops.org.models import User
 from salesops.org.roles import Role
 from salesops.org.selectors import org_settings
@@ -31,6 +31,8 @@ EDITABLE_FIELDS = frozenset(
 
 class DealConflict(DomainError):
     """Someone else saved the deal after the caller read it."""
+
+    http_status = 409
 
     def __init__(self, message: str, *, current_version: int):
         super().__init__(message)
@@ -74,6 +76,7 @@ def deal_create(
         missing = missing_fields(values, stage)
         if missing:
             raise DomainError(missing_fields_message(name, stage, missing), field=missing[0])
+        _require_contact_of(primary_contact, account)
         now = timezone.now()
         deal = Deal.objects.create(
             name=name, account=account, owner=owner, pipeline=pipeline, stage=stage,
@@ -109,7 +112,7 @@ def deal_update(*, deal: Deal, acting_user: User, expected_version: int, **chang
             .first()
         )
         if current is None:
-            raise DomainError("This deal does not exist or is not yours to change.")
+            raise NotFound("This deal does not exist or is not yours to change.")
         if current.version != expected_version:
             raise DealConflict(_conflict_message(current), current_version=current.version)
         before = {name: getattr(current, name) for name in TRACKED_FIELDS}
@@ -126,6 +129,15 @@ def deal_update(*, deal: Deal, acting_user: User, expected_version: int, **chang
             changes.setdefault("probability", stage.probability)
             changes.setdefault("forecast_category", stage.forecast_category)
         values = {name: changes.get(name, getattr(current, name)) for name in EDITABLE_FIELDS}
+        if "primary_contact" in changes or "account" in changes:
+            _require_contact_of(values["primary_contact"], values["account"])
+            if (
+                "account" in changes
+                and not restrict(
+                    Account.objects.filter(pk=values["account"].pk), acting_user
+                ).exists()
+            ):
+                raise DomainError(f"You cannot move deals to {values['account']}.", field="account")
         missing = missing_fields(values, stage)
         if missing:
             message = missing_fields_message(
@@ -211,18 +223,25 @@ def _conflict_message(current: Deal) -> str:
 
 def _require_permission(user: User, perm: str) -> None:
     if not user.has_perm(perm):
-        raise DomainError("Your role does not allow this change.")
+        raise NotAllowed("Your role does not allow this change.")
 
 
 def _require_assignable_owner(acting_user: User, owner: User) -> None:
     if owner == acting_user:
         return
     if acting_user.role == Role.REP:
-        raise DomainError(
+        raise NotAllowed(
             "Only managers and sales ops can give a deal to someone else.", field="owner"
         )
     if not restrict(User.objects.filter(pk=owner.pk), acting_user).exists():
-        raise DomainError(f"{owner} is outside your teams.", field="owner")
+        raise NotAllowed(f"{owner} is outside your teams.", field="owner")
+
+
+def _require_contact_of(contact, account: Account) -> None:
+    if contact is not None and contact.account_id != account.pk:
+        raise DomainError(
+            f"{contact} works at another account, not {account}.", field="primary_contact"
+        )
 
 
 def _default_pipeline(deal_type: str) -> Pipeline:
@@ -284,3 +303,112 @@ def stage_save(
             setattr(stage, field, value)
         stage.save()
         return stage
+
+
+ACCOUNT_FIELDS = frozenset(
+    {
+        "name", "domain", "website", "industry", "employees", "annual_revenue",
+        "revenue_currency", "country", "region", "city", "postal_code", "parent", "owner",
+        "external_id",
+    }
+)  # fmt: skip
+
+
+def account_save(*, acting_user: User, account: Account | None = None, **fields: Any) -> Account:
+    """Create an account, or change ``account``; the owner must be someone the caller may assign."""
+    unknown = set(fields) - ACCOUNT_FIELDS
+    if unknown:
+        raise DomainError(f"These account fields cannot be set: {', '.join(sorted(unknown))}.")
+    with transaction.atomic(), audit_context(acting_user=acting_user, reason="account_save"):
+        _require_permission(acting_user, "crm.change_account" if account else "crm.add_account")
+        if account is not None:
+            account = (
+                restrict(Account.objects.all(), acting_user, "change").filter(pk=account.pk).first()
+            )
+            if account is None:
+                raise NotFound("This account does not exist or is not yours to change.")
+        owner = fields.get("owner") or (account.owner if account else acting_user)
+        if account is None or owner != account.owner:
+            _require_assignable_owner(acting_user, owner)
+        fields["owner"] = owner
+        if fields.get("country"):
+            fields["country"] = fields["country"].upper()
+        if fields.get("domain"):
+            fields["domain"] = fields["domain"].strip().lower().removeprefix("www.")
+        if account is None:
+            return Account.objects.create(**fields)
+        for name, value in fields.items():
+            setattr(account, name, value)
+        account.save()
+        return account
+
+
+def contact_create(*, acting_user: User, account: Account, last_name: str, **fields: Any):
+    """Add a person to an account the caller can see; they own the contact."""
+    from crm.models import Contact
+
+    with transaction.atomic(), audit_context(acting_user=acting_user, reason="contact_create"):
+        _require_permission(acting_user, "crm.add_contact")
+        if not restrict(Account.objects.filter(pk=account.pk), acting_user).exists():
+            raise DomainError(f"You cannot add contacts to {account}.", field="account")
+        if not last_name.strip():
+            raise DomainError("A contact needs a last name.", field="last_name")
+        fields.setdefault("owner", acting_user)
+        _require_assignable_owner(acting_user, fields["owner"])
+        return Contact.objects.create(account=account, last_name=last_name, **fields)
+
+
+def activity_log(
+    *,
+    acting_user: User,
+    kind: str,
+    subject: str,
+    deal: Deal | None = None,
+    account: Account | None = None,
+    contact=None,
+    notes: str = "",
+    due_at: dt.datetime | None = None,
+    done: bool = True,
+):
+    """Record a call, email, meeting or demo (done now), or schedule a task (``done=False``)."""
+    from crm.models import Activity, Contact
+
+    with transaction.atomic(), audit_context(acting_user=acting_user, reason="activity_log"):
+        _require_permission(acting_user, "crm.add_activity")
+        if deal is None and account is None and contact is None:
+            raise DomainError("Log the activity on a deal, an account or a contact.", field="deal")
+        for model, obj, label in (
+            (Deal, deal, "deal"),
+            (Account, account, "account"),
+            (Contact, contact, "contact"),
+        ):
+            if (
+                obj is not None
+                and not restrict(model.objects.filter(pk=obj.pk), acting_user).exists()
+            ):
+                raise DomainError(f"You cannot log activities on this {label}.", field=label)
+        if not subject.strip():
+            raise DomainError("An activity needs a subject.", field="subject")
+        if deal is not None and account is None:
+            account = deal.account
+        return Activity.objects.create(
+            kind=kind, subject=subject, notes=notes, owner=acting_user, deal=deal,
+            account=account, contact=contact, due_at=due_at,
+            done_at=timezone.now() if done else None,
+        )  # fmt: skip
+
+
+def activity_complete(*, acting_user: User, activity):
+    """Tick off a task."""
+    from crm.models import Activity
+
+    with transaction.atomic(), audit_context(acting_user=acting_user, reason="activity_complete"):
+        mine = (
+            restrict(Activity.objects.all(), acting_user, "change").filter(pk=activity.pk).first()
+        )
+        if mine is None:
+            raise NotFound("This task does not exist or is not yours.")
+        if mine.done_at is None:
+            mine.done_at = timezone.now()
+            mine.save(update_fields=["done_at"])
+        return mine

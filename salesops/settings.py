@@ -192,6 +192,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Same-named choice fields on different models get distinct, readable enum names.
+    "ENUM_NAME_OVERRIDES": {
+        "ActivityKindEnum": "crm.models.ActivityKind",
+        "DealTypeEnum": "crm.models.DealType",
+    },
 }
 
 # --- Celery ----------------------------------------------------------------------------------

@@ -11,5 +11,7 @@ def exception_handler(exc, context):
         body = {"detail": exc.message}
         if exc.field:
             body["field"] = exc.field
-        return Response(body, status=400)
+        if hasattr(exc, "current_version"):
+            body["current_version"] = exc.current_version
+        return Response(body, status=exc.http_status)
     return drf_exception_handler(exc, context)

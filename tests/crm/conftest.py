@@ -5,7 +5,7 @@ from decimal import Decimal
 
 import pytest
 
-from crm.models import Account, ForecastCategory, Pipeline, PipelineKind
+from crm.models import Account, DealType, ForecastCategory, Pipeline
 from crm.services import deal_create, stage_save
 from tests.conftest import fresh
 
@@ -36,7 +36,7 @@ STAGES = [
 
 @pytest.fixture
 def pipeline(org):
-    pipeline = Pipeline.objects.create(name="New Business", kind=PipelineKind.NEW_BUSINESS)
+    pipeline = Pipeline.objects.create(name="New Business", kind=DealType.NEW)
     for position, (name, probability, category, required, won, lost) in enumerate(STAGES):
         stage_save(
             acting_user=org.ops,

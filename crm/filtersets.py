@@ -1,0 +1,75 @@
+"""One FilterSet per CRM model, shared by list pages, the API and exports."""
+
+import django_filters
+from django.db.models import Q
+
+from crm.models import Account, Activity, Contact, Deal, ForecastCategory, Segment
+from salesops.org.selectors import team_subtree_ids
+
+
+class DealFilterSet(django_filters.FilterSet):
+    team = django_filters.NumberFilter(method="filter_team", label="Team (and teams below it)")
+    status = django_filters.ChoiceFilter(
+        choices=[("open", "Open"), ("won", "Won"), ("lost", "Lost")], method="filter_status"
+    )
+    close_date_after = django_filters.DateFilter(field_name="close_date", lookup_expr="gte")
+    close_date_before = django_filters.DateFilter(field_name="close_date", lookup_expr="lte")
+    amount_min = django_filters.NumberFilter(field_name="amount", lookup_expr="gte")
+    amount_max = django_filters.NumberFilter(field_name="amount", lookup_expr="lte")
+    forecast_category = django_filters.ChoiceFilter(choices=ForecastCategory.choices)
+    q = django_filters.CharFilter(method="filter_text", label="Deal or account name contains")
+
+    class Meta:
+        model = Deal
+        fields = ["owner", "pipeline", "stage", "account", "type", "forecast_category"]
+
+    def filter_team(self, queryset, name, value):
+        return queryset.filter(owner__rep_profile__team__in=team_subtree_ids([value]))
+
+    def filter_status(self, queryset, name, value):
+        if value == "open":
+            return queryset.filter(stage__is_won=False, stage__is_lost=False)
+        return queryset.filter(**{f"stage__is_{value}": True})
+
+    def filter_text(self, queryset, name, value):
+        return queryset.filter(Q(name__icontains=value) | Q(account__name__icontains=value))
+
+
+class AccountFilterSet(django_filters.FilterSet):
+    segment = django_filters.ChoiceFilter(choices=Segment.choices)
+    q = django_filters.CharFilter(method="filter_text", label="Name or domain contains")
+
+    class Meta:
+        model = Account
+        fields = ["owner", "country", "region", "industry", "segment", "parent"]
+
+    def filter_text(self, queryset, name, value):
+        return queryset.filter(Q(name__icontains=value) | Q(domain__icontains=value))
+
+
+class ContactFilterSet(django_filters.FilterSet):
+    q = django_filters.CharFilter(method="filter_text", label="Name or email contains")
+
+    class Meta:
+        model = Contact
+        fields = ["account", "owner"]
+
+    def filter_text(self, queryset, name, value):
+        return queryset.filter(
+            Q(first_name__icontains=value)
+            | Q(last_name__icontains=value)
+            | Q(email__icontains=value)
+        )
+
+
+class ActivityFilterSet(django_filters.FilterSet):
+    open_tasks = django_filters.BooleanFilter(
+        method="filter_open_tasks", label="Only tasks not done yet"
+    )
+
+    class Meta:
+        model = Activity
+        fields = ["kind", "deal", "account", "contact", "owner"]
+
+    def filter_open_tasks(self, queryset, name, value):
+        return queryset.filter(done_at__isnull=value) if value is not None else queryset

@@ -13,7 +13,7 @@ def main(argv: list[str] | None = None) -> int:
         "--repeat", type=int, default=50, help="timed requests per page (default 50)"
     )
     parser.add_argument(
-        "--generator-runs", type=int, default=3, help="timed generate_org runs (default 3)"
+        "--generator-runs", type=int, default=1, help="timed generate_org runs (default 1)"
     )
     parser.add_argument(
         "--regenerate", action="store_true", help="rebuild the large org before measuring"

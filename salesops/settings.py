@@ -164,6 +164,9 @@ CACHES = {
 PGHISTORY_DEFAULT_TRACKERS = None  # every tracked model names its trackers explicitly
 PGHISTORY_MIDDLEWARE_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 
+# Steps `generate_org` runs after building the org, in order (each app adds its own).
+SALESOPS_GENERATOR_STEPS = ["crm.generate.generate_crm"]
+
 # --- API -------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     # Token first: an anonymous call then gets 401 with "WWW-Authenticate: Token", not 403.

@@ -6,6 +6,9 @@ takes the ``GeneratedOrg`` this step returns; the target for the large scale is 
 1M deals, ~5M stage-history rows over 3 fiscal years, so every step writes with COPY and builds
 its rows in plain Python lists, never through per-row ``save()``.
 
+Later steps are listed in ``settings.SALESOPS_GENERATOR_STEPS`` (the kernel cannot import the
+apps that build on it); each takes the ``GeneratedOrg`` and returns its row counts.
+
 Every scale has the five demo logins (``rep``, ``manager``, ``ops``, ``finance``, ``admin``, all
 with password ``DEMO_PASSWORD``): ``manager`` runs the first front-line team and ``rep`` sells in it.
 """
@@ -20,10 +23,12 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 import pghistory
+from django.conf import settings
 from django.contrib.auth.hashers import make_password
 from django.contrib.auth.models import Group
 from django.db import connection, transaction
 from django.utils import timezone
+from django.utils.module_loading import import_string
 from faker import Faker
 
 from salesops.bulk import copy_rows, reset_sequences
@@ -63,14 +68,20 @@ class Scale:
     name: str
     teams_per_level: tuple[int, ...]
     reps: int
+    accounts: int
+    deals: int
+    years: int = 3
     company: str = "Acme Robotics"
     fiscal_year_start_month: int = 2
 
 
 SCALES = {
-    "demo": Scale("demo", teams_per_level=(2, 6), reps=40),
+    # Per rep, both scales have ~100 accounts and ~500 deals over three years (~20 open now).
+    "demo": Scale("demo", teams_per_level=(2, 6), reps=40, accounts=4_000, deals=20_000),
     # 4 regions › 16 areas › 180 front-line teams = 200 teams and 3 levels of managers.
-    "large": Scale("large", teams_per_level=(4, 16, 180), reps=2000),
+    "large": Scale(
+        "large", teams_per_level=(4, 16, 180), reps=2000, accounts=200_000, deals=1_000_000
+    ),
 }
 
 
@@ -83,6 +94,7 @@ class GeneratedOrg:
     as_of: dt.date
     team_ids_by_level: list[list[int]] = field(default_factory=list)
     rep_user_ids: list[int] = field(default_factory=list)
+    rep_team_ids: list[int] = field(default_factory=list)
     manager_user_ids: list[int] = field(default_factory=list)
     rows: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
@@ -105,9 +117,17 @@ def wipe_org() -> None:
 
 
 def generate_org(
-    *, scale: Scale, seed: int = 1, as_of: dt.date | None = None, replace: bool = False
+    *,
+    scale: Scale,
+    seed: int = 1,
+    as_of: dt.date | None = None,
+    replace: bool = False,
+    steps: list[str] | None = None,
 ) -> GeneratedOrg:
-    """Build the organisation of ``scale`` in one transaction."""
+    """Build the organisation of ``scale`` in one transaction, then run the later ``steps``
+
+    (default: ``settings.SALESOPS_GENERATOR_STEPS``; ``[]`` builds the org alone).
+    """
     as_of = as_of or timezone.localdate()
     started = time.perf_counter()
     reason = f"generate_org {scale.name} seed={seed}"
@@ -130,6 +150,8 @@ def generate_org(
             },
         )
         result = _Builder(scale=scale, seed=seed, as_of=as_of).build()
+        for step in settings.SALESOPS_GENERATOR_STEPS if steps is None else steps:
+            result.rows.update(import_string(step)(result))
     result.seconds = time.perf_counter() - started
     return result
 
@@ -279,6 +301,7 @@ class _Builder:
                     Role.REP, username=DEMO_LOGINS[Role.REP] if first_rep else None
                 )
                 self.result.rep_user_ids.append(user_id)
+                self.result.rep_team_ids.append(team_id)
                 sales_role = SalesRole.AE if first_rep else self.rng.choices(roles, weights)[0]
                 tenure_days = self.rng.randint(20, 6 * 365)
                 hire_date = self.as_of - dt.timedelta(days=tenure_days)

@@ -37,16 +37,16 @@ def fingerprint():
 
 
 def test_same_seed_same_rows_different_seed_different_rows(db):
-    generate_org(scale=SCALES["demo"], seed=7, as_of=AS_OF)
+    generate_org(scale=SCALES["demo"], seed=7, as_of=AS_OF, steps=[])
     first = fingerprint()
-    generate_org(scale=SCALES["demo"], seed=7, as_of=AS_OF, replace=True)
+    generate_org(scale=SCALES["demo"], seed=7, as_of=AS_OF, replace=True, steps=[])
     assert fingerprint() == first
-    generate_org(scale=SCALES["demo"], seed=8, as_of=AS_OF, replace=True)
+    generate_org(scale=SCALES["demo"], seed=8, as_of=AS_OF, replace=True, steps=[])
     assert fingerprint() != first
 
 
 def test_demo_shape_and_logins(db):
-    result = generate_org(scale=SCALES["demo"], seed=1, as_of=AS_OF)
+    result = generate_org(scale=SCALES["demo"], seed=1, as_of=AS_OF, steps=[])
     regions = Team.objects.filter(parent=None)
     assert sorted(regions.values_list("name", flat=True)) == ["Americas", "EMEA"]
     assert Team.objects.count() == 8
@@ -64,12 +64,12 @@ def test_demo_shape_and_logins(db):
 def test_demo_fiscal_year_starts_in_february(db):
     from salesops.org.selectors import org_settings
 
-    generate_org(scale=SCALES["demo"], seed=1, as_of=AS_OF)
+    generate_org(scale=SCALES["demo"], seed=1, as_of=AS_OF, steps=[])
     assert org_settings().fiscal_year_start_month == 2
 
 
 def test_large_shape_three_manager_levels(db):
-    result = generate_org(scale=SCALES["large"], seed=1, as_of=AS_OF)
+    result = generate_org(scale=SCALES["large"], seed=1, as_of=AS_OF, steps=[])
     assert Team.objects.count() == 200
     assert RepProfile.objects.count() == 2000
     assert [len(level) for level in result.team_ids_by_level] == [4, 16, 180]
@@ -88,7 +88,7 @@ def test_large_shape_three_manager_levels(db):
 
 
 def test_existing_org_is_not_overwritten_by_accident(db):
-    generate_org(scale=SCALES["demo"], seed=1, as_of=AS_OF)
+    generate_org(scale=SCALES["demo"], seed=1, as_of=AS_OF, steps=[])
     with pytest.raises(CommandError, match="already has 40 reps; pass --replace"):
         call_command("generate_org", "--scale", "demo")
     call_command("generate_org", "--scale", "demo", "--if-empty")  # the `make run` path: a no-op
@@ -98,14 +98,14 @@ def test_existing_org_is_not_overwritten_by_accident(db):
 def test_ids_continue_after_a_bulk_load(db):
     from tests.factories import team
 
-    generate_org(scale=SCALES["demo"], seed=1, as_of=AS_OF)
+    generate_org(scale=SCALES["demo"], seed=1, as_of=AS_OF, steps=[])
     assert team("Brand new").pk == 9
 
 
 def test_generator_writes_are_audited(db):
     from pghistory.models import Events
 
-    generate_org(scale=SCALES["demo"], seed=3, as_of=AS_OF)
+    generate_org(scale=SCALES["demo"], seed=3, as_of=AS_OF, steps=[])
     inserts = Events.objects.filter(pgh_model="org.RepProfileEvent", pgh_label="insert")
     assert inserts.count() == 40
     assert inserts.first().pgh_context["reason"] == "generate_org demo seed=3"

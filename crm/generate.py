@@ -1,0 +1,356 @@
+"""Generator step: pipelines, accounts, contacts, deals with their stage history, activities.
+
+Deals are simulated through their pipeline over ``scale.years`` years before ``as_of``: each
+stage has a pass rate and a mean dwell time, close dates slip when a deal runs past them, and
+the history rows are the moves the simulation made, so cycle length, win rate, conversion and
+slippage computed later from history come out realistic. Same seed, same rows.
+
+Rows are written with COPY. The audit triggers are switched off for these bulk tables while
+they load (when the database role may do so): a generated history is not a person's edit.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import random
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db import connection
+from faker import Faker
+
+from crm.models import DealType, ForecastCategory, Pipeline, Stage
+from salesops.bulk import copy_rows, reset_sequences, triggers_disabled
+from salesops.org.generate import GeneratedOrg
+from salesops.org.models import Team
+
+RF = ["amount", "close_date"]
+RFN = ["amount", "close_date", "next_step"]
+
+
+@dataclass(frozen=True)
+class StageSpec:
+    name: str
+    probability: int
+    category: str
+    required: list[str]
+    won: bool = False
+    lost: bool = False
+    pass_rate: float = 0.0  # chance of moving on from this (open) stage rather than being lost
+    mean_days: float = 0.0  # mean dwell in this (open) stage
+    rot_days: int | None = None
+
+
+def _closing(won_required: list[str]) -> list[StageSpec]:
+    return [
+        StageSpec("Closed Won", 100, ForecastCategory.CLOSED, won_required, won=True),
+        StageSpec("Closed Lost", 0, ForecastCategory.OMITTED, ["lost_reason"], lost=True),
+    ]
+
+
+PIPELINES: dict[str, tuple[str, list[StageSpec]]] = {
+    DealType.NEW: (
+        "New Business",
+        [
+            StageSpec("Prospecting", 10, ForecastCategory.PIPELINE, [], pass_rate=0.72, mean_days=15, rot_days=30),
+            StageSpec("Discovery", 20, ForecastCategory.PIPELINE, RF, pass_rate=0.72, mean_days=25, rot_days=30),
+            StageSpec("Proposal", 50, ForecastCategory.BEST_CASE, RFN, pass_rate=0.75, mean_days=20, rot_days=21),
+            StageSpec("Negotiation", 80, ForecastCategory.COMMIT, RFN, pass_rate=0.78, mean_days=15, rot_days=14),
+            *_closing(RF),
+        ],
+    ),
+    DealType.EXPANSION: (
+        "Expansion",
+        [
+            StageSpec("Qualified", 30, ForecastCategory.PIPELINE, RF, pass_rate=0.7, mean_days=14, rot_days=30),
+            StageSpec("Proposal", 60, ForecastCategory.BEST_CASE, RFN, pass_rate=0.75, mean_days=14, rot_days=21),
+            *_closing(RF),
+        ],
+    ),
+    DealType.RENEWAL: (
+        "Renewal",
+        [
+            StageSpec("Renewal due", 70, ForecastCategory.COMMIT, RF, pass_rate=0.85, mean_days=25, rot_days=45),
+            StageSpec("Negotiation", 85, ForecastCategory.COMMIT, RFN, pass_rate=0.9, mean_days=12, rot_days=21),
+            *_closing(RF),
+        ],
+    ),
+}  # fmt: skip
+TYPE_MIX = [(DealType.NEW, 0.6), (DealType.EXPANSION, 0.25), (DealType.RENEWAL, 0.15)]
+INDUSTRIES = [
+    "Manufacturing", "Logistics", "Healthcare", "Retail", "Software", "Financial services",
+    "Energy", "Education", "Public sector", "Telecommunications", "Food and beverage",
+]  # fmt: skip
+REGION_COUNTRIES = {
+    "Americas": [("US", "en_US", "USD", 0.85), ("CA", "en_CA", "CAD", 0.15)],
+    "EMEA": [("GB", "en_GB", "GBP", 0.45), ("DE", "de_DE", "EUR", 0.35), ("FR", "fr_FR", "EUR", 0.2)],
+    "APAC": [("AU", "en_AU", "USD", 0.6), ("JP", "ja_JP", "USD", 0.4)],
+    "LATAM": [("MX", "es_MX", "USD", 0.6), ("BR", "pt_BR", "USD", 0.4)],
+}  # fmt: skip
+LOST_REASONS = ["No budget", "Went with a competitor", "No decision", "Timing", "Price"]
+NEXT_STEPS = ["Send proposal", "Pricing call", "Security review", "Demo for the team", "Call CFO"]
+ACTIVITY_SUBJECTS = {
+    "call": "Discovery call",
+    "meeting": "Stakeholder meeting",
+    "email": "Follow-up",
+}
+
+
+def generate_crm(org: GeneratedOrg) -> dict[str, int]:
+    """Build the CRM rows for ``org``; returns row counts by table."""
+    return _CrmBuilder(org).build()
+
+
+class _CrmBuilder:
+    def __init__(self, org: GeneratedOrg):
+        self.org = org
+        self.rng = random.Random(org.seed * 7919 + 17)
+        self.start = org.as_of - dt.timedelta(days=365 * org.scale.years)
+        self.fakers: dict[str, Faker] = {}
+
+    def faker(self, locale: str) -> Faker:
+        if locale not in self.fakers:
+            fake = Faker(locale)
+            fake.seed_instance(self.org.seed)
+            self.fakers[locale] = fake
+        return self.fakers[locale]
+
+    def build(self) -> dict[str, int]:
+        with connection.cursor() as cursor:
+            cursor.execute("TRUNCATE crm_pipeline, crm_stage RESTART IDENTITY CASCADE")
+        stages = self._pipelines()
+        accounts, contacts = self._accounts()
+        deals, history, activities = self._deals(accounts, stages)
+        rows = {}
+        with triggers_disabled():
+            rows["accounts"] = copy_rows("crm_account", ACCOUNT_COLUMNS, accounts)
+            rows["contacts"] = copy_rows("crm_contact", CONTACT_COLUMNS, contacts)
+            rows["deals"] = copy_rows("crm_deal", DEAL_COLUMNS, deals)
+            rows["deal_history"] = copy_rows("crm_dealhistory", HISTORY_COLUMNS, history)
+            rows["activities"] = copy_rows("crm_activity", ACTIVITY_COLUMNS, activities)
+        reset_sequences("crm_account", "crm_contact", "crm_deal", "crm_dealhistory", "crm_activity")
+        return rows
+
+    # --- pipelines ------------------------------------------------------------------------
+    def _pipelines(self) -> dict[str, list[tuple[Stage, StageSpec]]]:
+        result = {}
+        for position, (kind, (name, specs)) in enumerate(PIPELINES.items()):
+            pipeline = Pipeline.objects.create(name=name, kind=kind, position=position)
+            result[kind] = [
+                (
+                    Stage.objects.create(
+                        pipeline=pipeline, name=spec.name, position=i,
+                        probability=Decimal(spec.probability), forecast_category=spec.category,
+                        required_fields=spec.required, is_won=spec.won, is_lost=spec.lost,
+                        rot_days=spec.rot_days,
+                    ),
+                    spec,
+                )
+                for i, spec in enumerate(specs)
+            ]  # fmt: skip
+        return result
+
+    # --- accounts and contacts ------------------------------------------------------------
+    def _region_of_team(self) -> dict[int, str]:
+        parents = dict(Team.objects.values_list("pk", "parent_id"))
+        names = dict(Team.objects.values_list("pk", "name"))
+
+        def top(team_id: int) -> str:
+            while parents[team_id] is not None:
+                team_id = parents[team_id]
+            return names[team_id]
+
+        return {team_id: top(team_id) for team_id in set(self.org.rep_team_ids)}
+
+    def _accounts(self):
+        rng = self.rng
+        region_of = self._region_of_team()
+        reps = list(zip(self.org.rep_user_ids, self.org.rep_team_ids, strict=True))
+        accounts, contacts, self.account_info = [], [], []
+        names_seen: set[str] = set()
+        created = _at(self.start - dt.timedelta(days=30), 9)
+        for i in range(self.org.scale.accounts):
+            owner, team = reps[i % len(reps)]
+            countries = REGION_COUNTRIES.get(region_of[team], REGION_COUNTRIES["Americas"])
+            country, locale, currency, _ = rng.choices(countries, [c[3] for c in countries])[0]
+            fake = self.faker(locale)
+            name = fake.company()
+            if name in names_seen:
+                name = f"{name} {fake.city()}"
+            if name in names_seen:
+                name = f"{name} {i}"
+            names_seen.add(name)
+            slug = "".join(ch for ch in name.lower() if ch.isalnum())[:30] or f"account{i}"
+            employees = max(3, int(math.exp(rng.gauss(5.3, 1.6))))
+            revenue = Decimal(employees * rng.randint(90, 400)) * 1000
+            account_id = i + 1
+            accounts.append((
+                account_id, name, f"{slug}.example", f"https://{slug}.example", rng.choice(INDUSTRIES),
+                employees, revenue, currency, country, fake.state() if hasattr(fake, "state") else "",
+                fake.city(), fake.postcode(), owner, created,
+            ))  # fmt: skip
+            first_contact = len(contacts) + 1
+            for _ in range(2):
+                first, last = fake.first_name(), fake.last_name()
+                contacts.append((
+                    len(contacts) + 1, account_id, first, last,
+                    f"{_ascii(first)}.{_ascii(last)}@{slug}.example".lower(), "",
+                    fake.job()[:120], owner,
+                ))  # fmt: skip
+            self.account_info.append((account_id, owner, currency, employees, first_contact, name))
+        return accounts, contacts
+
+    # --- deals ----------------------------------------------------------------------------
+    def _deals(self, accounts, stages):
+        rng = self.rng
+        deals, history, activities = [], [], []
+        span = (self.org.as_of - self.start).days
+        types, weights = zip(*TYPE_MIX, strict=True)
+        by_owner: dict[int, list[tuple]] = {}
+        for info in self.account_info:
+            by_owner.setdefault(info[1], []).append(info)
+        owners = self.org.rep_user_ids
+        for i in range(self.org.scale.deals):
+            owner = owners[i % len(owners)]
+            account_id, _, currency, employees, contact_id, account_name = rng.choice(
+                by_owner[owner]
+            )
+            kind = rng.choices(types, weights)[0]
+            pipeline_stages = stages[kind]
+            created_on = self.start + dt.timedelta(days=rng.randrange(span))
+            size = 8000 * (employees / 200) ** 0.45 * math.exp(rng.gauss(0, 0.5))
+            amount = Decimal(max(500, round(size, -2)))
+            deal_id = i + 1
+            deals.append(
+                self._simulate(
+                    deal_id, owner, account_id, contact_id, currency, kind, amount, created_on,
+                    pipeline_stages, history, activities, f"{account_name} · {kind.label}",
+                )
+            )  # fmt: skip
+        return deals, history, activities
+
+    def _simulate(self, deal_id, owner, account_id, contact_id, currency, kind, amount, created_on,
+                  pipeline_stages, history, activities, name):  # fmt: skip
+        rng = self.rng
+        as_of = self.org.as_of
+        open_stages = [(s, spec) for s, spec in pipeline_stages if not s.is_closed]
+        won_stage = next(s for s, _ in pipeline_stages if s.is_won)
+        lost_stage = next(s for s, _ in pipeline_stages if s.is_lost)
+        expected_cycle = sum(spec.mean_days for _, spec in open_stages)
+        close_date = created_on + dt.timedelta(days=int(expected_cycle * rng.uniform(0.8, 1.4)))
+        stage, spec = open_stages[0]
+        has_amount = "amount" in spec.required
+        day = created_on
+        created_at = _at(created_on, rng.randint(8, 17))
+        self._history(history, deal_id, created_at, owner, ["created"], None, stage,
+                      None, amount if has_amount else None, currency, None, close_date, owner)  # fmt: skip
+        current_amount = amount if has_amount else None
+        closed_at = None
+        lost_reason = ""
+        stage_entered = created_at
+        index = 0
+        while True:
+            dwell = max(1, int(rng.expovariate(1 / spec.mean_days)))
+            next_day = day + dt.timedelta(days=dwell)
+            # a deal still open past its close date slips it forward, once per pass
+            if close_date < min(next_day, as_of) and close_date >= day:
+                slipped = close_date + dt.timedelta(days=rng.choice([14, 30, 45]))
+                at = _at(close_date, 17)
+                self._history(history, deal_id, at, owner, ["close_date"], stage, stage,
+                              current_amount, current_amount, currency, close_date, slipped, owner)  # fmt: skip
+                close_date = slipped
+            if next_day > as_of:
+                break
+            at = _at(next_day, rng.randint(8, 17))
+            if rng.random() < spec.pass_rate:
+                target = open_stages[index + 1][0] if index + 1 < len(open_stages) else won_stage
+            else:
+                target = lost_stage
+                lost_reason = rng.choice(LOST_REASONS)
+            changed = ["stage"]
+            new_amount = current_amount
+            if current_amount is None and target != lost_stage:
+                new_amount = amount
+                changed.append("amount")
+            new_close = close_date
+            if target.is_closed:
+                new_close = next_day
+                if new_close != close_date:
+                    changed.append("close_date")
+            if target.forecast_category != stage.forecast_category:
+                changed.append("forecast_category")
+            self._history(history, deal_id, at, owner, changed, stage, target, current_amount,
+                          new_amount, currency, close_date, new_close, owner)  # fmt: skip
+            stage, current_amount, close_date, stage_entered, day = (
+                target,
+                new_amount,
+                new_close,
+                at,
+                next_day,
+            )
+            if target.is_closed:
+                closed_at = at
+                break
+            index += 1
+            spec = open_stages[index][1]
+        activities.append((len(activities) + 1, "call", ACTIVITY_SUBJECTS["call"], "", owner,
+                           deal_id, account_id, created_at + dt.timedelta(days=1), created_at, None))  # fmt: skip
+        if closed_at is None:
+            due = _at(as_of + dt.timedelta(days=rng.randint(1, 10)), 10)
+            activities.append((len(activities) + 1, "task", rng.choice(NEXT_STEPS), "", owner,
+                               deal_id, account_id, None, created_at, due))  # fmt: skip
+        else:
+            activities.append((len(activities) + 1, "meeting", ACTIVITY_SUBJECTS["meeting"], "",
+                               owner, deal_id, account_id, closed_at - dt.timedelta(days=2),
+                               created_at, None))  # fmt: skip
+        return (
+            deal_id, name[:200], account_id, owner, stage.pipeline_id, stage.pk, current_amount,
+            currency, close_date, stage.probability, stage.forecast_category, kind.value,
+            "" if closed_at else rng.choice(NEXT_STEPS), lost_reason, contact_id, created_at,
+            stage_entered, closed_at, stage_entered, owner, 1,
+        )  # fmt: skip
+
+    @staticmethod
+    def _history(rows, deal_id, at, by, changed, from_stage, to_stage, from_amount, to_amount,
+                 currency, from_close, to_close, owner):  # fmt: skip
+        rows.append((
+            len(rows) + 1, deal_id, at, by, changed, from_stage.pk if from_stage else None,
+            to_stage.pk, from_amount, to_amount, currency, from_close, to_close,
+            owner if from_stage else None, owner,
+            from_stage.forecast_category if from_stage else "", to_stage.forecast_category,
+        ))  # fmt: skip
+
+
+ACCOUNT_COLUMNS = [
+    "id", "name", "domain", "website", "industry", "employees", "annual_revenue",
+    "revenue_currency", "country", "region", "city", "postal_code", "owner_id", "created_at",
+]  # fmt: skip
+CONTACT_COLUMNS = [
+    "id", "account_id", "first_name", "last_name", "email", "phone", "title", "owner_id",
+]  # fmt: skip
+DEAL_COLUMNS = [
+    "id", "name", "account_id", "owner_id", "pipeline_id", "stage_id", "amount", "currency",
+    "close_date", "probability", "forecast_category", "type", "next_step", "lost_reason",
+    "primary_contact_id", "created_at", "stage_entered_at", "closed_at", "updated_at",
+    "updated_by_id", "version",
+]  # fmt: skip
+HISTORY_COLUMNS = [
+    "id", "deal_id", "changed_at", "changed_by_id", "changed_fields", "from_stage_id",
+    "to_stage_id", "from_amount", "to_amount", "currency", "from_close_date", "to_close_date",
+    "from_owner_id", "to_owner_id", "from_forecast_category", "to_forecast_category",
+]  # fmt: skip
+ACTIVITY_COLUMNS = [
+    "id", "kind", "subject", "notes", "owner_id", "deal_id", "account_id", "done_at", "created_at",
+    "due_at",
+]  # fmt: skip
+
+
+def _at(day: dt.date, hour: int) -> dt.datetime:
+    return dt.datetime(day.year, day.month, day.day, hour, 0, tzinfo=dt.UTC)
+
+
+def _ascii(text: str) -> str:
+    import unicodedata
+
+    return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().replace(" ", "")

@@ -89,6 +89,11 @@ REGION_COUNTRIES = {
     "LATAM": [("MX", "es_MX", "USD", 0.6), ("BR", "pt_BR", "USD", 0.4)],
 }  # fmt: skip
 LOST_REASONS = ["No budget", "Went with a competitor", "No decision", "Timing", "Price"]
+OFFERINGS = {
+    DealType.NEW: ["Pilot cell", "Fleet rollout", "Warehouse automation", "Assembly line"],
+    DealType.EXPANSION: ["Second site", "Vision add-on", "More robot arms"],
+    DealType.RENEWAL: ["Support renewal", "Maintenance plan renewal"],
+}
 NEXT_STEPS = ["Send proposal", "Pricing call", "Security review", "Demo for the team", "Call CFO"]
 ACTIVITY_SUBJECTS = {
     "call": "Discovery call",
@@ -225,7 +230,8 @@ class _CrmBuilder:
             deals.append(
                 self._simulate(
                     deal_id, owner, account_id, contact_id, currency, kind, amount, created_on,
-                    pipeline_stages, history, activities, f"{account_name} · {kind.label}",
+                    pipeline_stages, history, activities,
+                    f"{account_name} – {rng.choice(OFFERINGS[kind])}",
                 )
             )  # fmt: skip
         return deals, history, activities

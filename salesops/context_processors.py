@@ -21,6 +21,8 @@ class NavItem:
 
 NAV_ITEMS = [
     NavItem("Home", "home"),
+    NavItem("Board", "crm:board", frozenset({Role.REP, Role.MANAGER, Role.OPS, Role.ADMIN})),
+    NavItem("Deals", "crm:deal_list"),
     NavItem(
         "Teams", "org:team_list", frozenset({Role.MANAGER, Role.OPS, Role.FINANCE, Role.ADMIN})
     ),

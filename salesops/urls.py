@@ -22,6 +22,7 @@ urlpatterns = [
         name="password_change_done",
     ),
     path("org/", include("salesops.org.urls")),
+    path("crm/", include("crm.urls")),
     path("api/v1/", include("salesops.api.urls")),
     path("api/v1/", include("crm.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

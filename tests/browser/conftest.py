@@ -5,6 +5,8 @@ import os
 import pytest
 from playwright.sync_api import sync_playwright
 
+from tests.crm.conftest import accounts, deal, pipeline  # noqa: F401  (fixtures for journeys)
+
 # Playwright's sync API runs an event loop; the ORM calls in these tests are synchronous.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 

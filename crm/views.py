@@ -1,0 +1,158 @@
+"""CRM pages: the board, moving deals (asking for missing fields), the deal page and list."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from crm import selectors, services
+from crm.filtersets import DealFilterSet
+from crm.forms import ActivityForm, DealEditForm, MoveFieldsForm
+from crm.models import Stage
+from crm.rules import missing_fields
+from crm.services import DealConflict
+from salesops.errors import DomainError
+from salesops.org.models import User
+
+
+@login_required
+def board(request):
+    """Kanban board of one pipeline; a manager may narrow it to one rep."""
+    pipelines = list(selectors.pipelines())
+    if not pipelines:
+        return render(request, "crm/board.html", {"pipelines": []})
+    chosen = next((p for p in pipelines if str(p.pk) == request.GET.get("pipeline")), pipelines[0])
+    owner = None
+    if request.GET.get("owner"):
+        owner = User.objects.visible_to(request.user).filter(pk=request.GET["owner"]).first()
+    columns = selectors.board(user=request.user, pipeline=chosen, owner=owner)
+    context = {"pipelines": pipelines, "pipeline": chosen, "columns": columns, "owner": owner}
+    template = "crm/partials/board_columns.html" if request.htmx else "crm/board.html"
+    return render(request, template, context)
+
+
+@login_required
+@require_POST
+def deal_move(request, pk: int):
+    """Move a deal (from a drag on the board or a won/lost button).
+
+    Answers with the form for the fields the target stage still needs, or, once moved, with an
+    empty dialog and an ``HX-Trigger`` that makes the board and page reload their figures.
+    """
+    deal = selectors.deal_detail(user=request.user, pk=pk)
+    if deal is None:
+        raise Http404
+    stage = Stage.objects.filter(pk=request.POST.get("stage"), pipeline=deal.pipeline).first()
+    if stage is None:
+        raise Http404
+    submitted = {k: v for k, v in request.POST.items() if v not in ("", None)}
+    current = {f: getattr(deal, f) for f in ("amount", "close_date", "next_step", "lost_reason")}
+    current["primary_contact"] = deal.primary_contact_id
+    needed = [f for f in missing_fields(current, stage)]
+    form = MoveFieldsForm({**submitted, "stage": stage.pk}, deal=deal, needed=needed)
+    if needed and not any(f in submitted for f in needed):
+        form = MoveFieldsForm(initial={"stage": stage.pk, "version": submitted.get("version")},
+                              deal=deal, needed=needed)  # fmt: skip
+        return _move_dialog(request, deal, stage, form)
+    if not form.is_valid():
+        return _move_dialog(request, deal, stage, form)
+    try:
+        services.deal_move(
+            deal=deal, stage=stage, acting_user=request.user,
+            expected_version=form.cleaned_data["version"], fields=form.move_fields(),
+        )  # fmt: skip
+    except DealConflict as error:
+        return _move_dialog(request, deal, stage, form, error=str(error))
+    except DomainError as error:
+        form.add_error(error.field if error.field in form.fields else None, error.message)
+        return _move_dialog(request, deal, stage, form)
+    response = HttpResponse("")
+    response["HX-Trigger"] = "deal-moved"
+    if not request.htmx:
+        return redirect("crm:deal_detail", pk=deal.pk)
+    return response
+
+
+def _move_dialog(request, deal, stage, form, error: str | None = None):
+    return render(
+        request,
+        "crm/partials/move_dialog.html",
+        {"deal": deal, "stage": stage, "form": form, "error": error},
+    )
+
+
+@login_required
+def deal_detail(request, pk: int):
+    deal = selectors.deal_detail(user=request.user, pk=pk)
+    if deal is None:
+        raise Http404
+    form = DealEditForm(instance=deal, initial={"version": deal.version})
+    if request.method == "POST":
+        form = DealEditForm(request.POST, instance=selectors.deal_detail(user=request.user, pk=pk))
+        if form.is_valid():
+            changes = {f: form.cleaned_data[f] for f in DealEditForm.Meta.fields}
+            try:
+                services.deal_update(
+                    deal=deal, acting_user=request.user,
+                    expected_version=form.cleaned_data["version"], **changes,
+                )  # fmt: skip
+            except DomainError as error:
+                # The person's input stays in the form; nothing was saved.
+                form.add_error(error.field if error.field in form.fields else None, error.message)
+            else:
+                messages.success(request, "Deal saved.")
+                return redirect("crm:deal_detail", pk=pk)
+    stages = list(deal.pipeline.stages.order_by("position"))
+    return render(
+        request,
+        "crm/deal_detail.html",
+        {
+            "deal": deal,
+            "form": form,
+            "stages": stages,
+            "won_stage": next((s for s in stages if s.is_won), None),
+            "lost_stage": next((s for s in stages if s.is_lost), None),
+            "timeline": selectors.deal_timeline(deal),
+            "activity_form": ActivityForm(),
+            "days_in_stage": selectors.stale_days(deal),
+        },
+    )
+
+
+@login_required
+@require_POST
+def deal_activity(request, pk: int):
+    deal = selectors.deal_detail(user=request.user, pk=pk)
+    if deal is None:
+        raise Http404
+    form = ActivityForm(request.POST)
+    if form.is_valid():
+        try:
+            services.activity_log(acting_user=request.user, deal=deal, **form.cleaned_data)
+        except DomainError as error:
+            messages.error(request, error.message)
+        else:
+            messages.success(request, "Activity logged.")
+    else:
+        messages.error(request, "An activity needs a kind and a subject.")
+    return redirect("crm:deal_detail", pk=pk)
+
+
+@login_required
+def deal_list(request):
+    filterset = DealFilterSet(request.GET, queryset=selectors.deals_for_list(request.user))
+    ordering = request.GET.get("sort", "close_date")
+    allowed = {"close_date", "-close_date", "amount", "-amount", "name", "-name"}
+    deals = filterset.qs.order_by(ordering if ordering in allowed else "close_date", "pk")
+    page = Paginator(deals, 50).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "crm/deal_list.html",
+        {"filterset": filterset, "page": page, "query": query.urlencode(), "sort": ordering},
+    )

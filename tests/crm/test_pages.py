@@ -1,0 +1,108 @@
+"""CRM pages: the board, moving from it, the deal page and list, all scoped."""
+
+from crm.models import Deal
+from crm.services import deal_create, deal_update
+from tests.conftest import fresh
+from tests.crm.conftest import stage
+
+
+def make(org, accounts, rep, name):
+    return deal_create(acting_user=fresh(rep), account=accounts[rep], name=name)
+
+
+def test_manager_board_shows_the_team_and_not_other_teams(client, org, pipeline, accounts):
+    make(org, accounts, org.rep_east, "East one")
+    make(org, accounts, org.rep_east_2, "East two")
+    make(org, accounts, org.rep_london, "London one")
+    client.force_login(org.manager_east)
+    page = client.get("/crm/board/").content.decode()
+    assert "East one" in page and "East two" in page and "London one" not in page
+
+
+def test_board_counts_totals_and_query_count(
+    client, org, pipeline, accounts, django_assert_max_num_queries
+):
+    for n in range(15):
+        make(org, accounts, org.rep_east, f"D{n}")
+    client.force_login(org.rep_east)
+    with django_assert_max_num_queries(14):
+        response = client.get("/crm/board/")
+    columns = response.context["columns"]
+    assert [(c.stage.name, c.count) for c in columns][:2] == [("Prospecting", 15), ("Discovery", 0)]
+
+
+def test_move_without_needed_fields_asks_for_them(client, org, pipeline, deal):
+    client.force_login(org.rep_east)
+    response = client.post(
+        f"/crm/deals/{deal.pk}/move/",
+        {"stage": stage(pipeline, "Proposal").pk, "version": 1},
+        HTTP_HX_REQUEST="true",
+    )
+    page = response.content.decode()
+    assert "Proposal needs these fields first" in page
+    for label in ("Amount (USD)", "Close date", "Next step"):
+        assert label in page
+    assert Deal.objects.get(pk=deal.pk).stage.name == "Prospecting"
+
+
+def test_move_with_fields_moves_and_triggers_a_refresh(client, org, pipeline, deal):
+    client.force_login(org.rep_east)
+    response = client.post(
+        f"/crm/deals/{deal.pk}/move/",
+        {
+            "stage": stage(pipeline, "Discovery").pk,
+            "version": 1,
+            "amount": "900",
+            "close_date": "2026-12-01",
+        },
+        HTTP_HX_REQUEST="true",
+    )
+    assert response["HX-Trigger"] == "deal-moved"
+    assert Deal.objects.get(pk=deal.pk).stage.name == "Discovery"
+
+
+def test_out_of_scope_deal_pages_are_404(client, org, pipeline, deal):
+    client.force_login(org.rep_west)
+    assert client.get(f"/crm/deals/{deal.pk}/").status_code == 404
+    response = client.post(
+        f"/crm/deals/{deal.pk}/move/", {"stage": stage(pipeline, "Discovery").pk, "version": 1}
+    )
+    assert response.status_code == 404
+
+
+def test_edit_conflict_keeps_the_persons_input(client, org, deal):
+    client.force_login(org.rep_east)
+    deal_update(
+        deal=deal, acting_user=fresh(org.manager_east), expected_version=1, next_step="Manager's"
+    )
+    page = client.post(
+        f"/crm/deals/{deal.pk}/",
+        {
+            "name": "Acme robots",
+            "currency": "USD",
+            "forecast_category": "pipeline",
+            "next_step": "Mine",
+            "version": 1,
+        },
+    ).content.decode()
+    assert "your changes were not saved" in page
+    assert 'value="Mine"' in page
+    assert Deal.objects.get(pk=deal.pk).next_step == "Manager's"
+
+
+def test_deal_page_shows_the_timeline(client, org, pipeline, deal):
+    client.force_login(org.rep_east)
+    deal_update(deal=deal, acting_user=fresh(org.rep_east), expected_version=1, amount=1200)
+    page = client.get(f"/crm/deals/{deal.pk}/").content.decode()
+    assert "created the deal in Prospecting" in page
+    assert "amount — → 1200.00" in page
+
+
+def test_deal_list_filters_and_scopes(client, org, pipeline, accounts):
+    make(org, accounts, org.rep_east, "Alpha")
+    make(org, accounts, org.rep_west, "Beta")
+    client.force_login(org.vp_americas)
+    response = client.get("/crm/deals/", {"q": "alp"})
+    assert [d.name for d in response.context["page"]] == ["Alpha"]
+    client.force_login(org.vp_emea)
+    assert client.get("/crm/deals/").context["page"].paginator.count == 0

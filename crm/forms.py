@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django import forms
 
-from crm.models import ActivityKind, Contact, Deal, RequirableField, Stage
+from crm.models import ActivityKind, Contact, Deal, ForecastCategory, RequirableField, Stage
 
 
 class MoveFieldsForm(forms.Form):
@@ -49,3 +49,23 @@ class ActivityForm(forms.Form):
     kind = forms.ChoiceField(choices=ActivityKind.choices)
     subject = forms.CharField(max_length=200)
     notes = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
+
+
+class StageForm(forms.Form):
+    """A stage and its exit criteria, as sales ops edit them."""
+
+    name = forms.CharField(max_length=100)
+    position = forms.IntegerField(min_value=0, help_text="Order on the board, from 0.")
+    probability = forms.DecimalField(max_digits=5, decimal_places=2, min_value=0, max_value=100)
+    forecast_category = forms.ChoiceField(choices=ForecastCategory.choices)
+    required_fields = forms.MultipleChoiceField(
+        choices=RequirableField.choices,
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+        label="Required before a deal may enter",
+    )
+    is_won = forms.BooleanField(required=False, label="Won stage")
+    is_lost = forms.BooleanField(required=False, label="Lost stage")
+    rot_days = forms.IntegerField(
+        min_value=1, required=False, label="Flag deals idle longer than (days)"
+    )

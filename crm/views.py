@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
+from django.contrib.auth.decorators import login_required, permission_required
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from crm import selectors, services
 from crm.filtersets import DealFilterSet
-from crm.forms import ActivityForm, DealEditForm, MoveFieldsForm
-from crm.models import Stage
+from crm.forms import ActivityForm, DealEditForm, MoveFieldsForm, StageForm
+from crm.models import Pipeline, Stage
 from crm.rules import missing_fields
 from crm.services import DealConflict
 from salesops.errors import DomainError
@@ -155,4 +155,39 @@ def deal_list(request):
         request,
         "crm/deal_list.html",
         {"filterset": filterset, "page": page, "query": query.urlencode(), "sort": ordering},
+    )
+
+
+@login_required
+@permission_required("crm.change_stage", raise_exception=True)
+def pipeline_settings(request):
+    """Sales ops: every pipeline with its stages, their defaults and exit criteria."""
+    pipelines = selectors.pipelines().prefetch_related("stages")
+    return render(request, "crm/pipeline_settings.html", {"pipelines": pipelines})
+
+
+@login_required
+@permission_required("crm.change_stage", raise_exception=True)
+def stage_edit(request, pipeline_pk: int, pk: int | None = None):
+    """Add a stage to a pipeline, or change one; the service validates the rule."""
+    pipeline = get_object_or_404(Pipeline, pk=pipeline_pk)
+    stage = get_object_or_404(Stage, pk=pk, pipeline=pipeline) if pk else None
+    initial = (
+        {f: getattr(stage, f) for f in StageForm.base_fields}
+        if stage
+        else {"position": pipeline.stages.count(), "forecast_category": "pipeline"}
+    )
+    form = StageForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.stage_save(
+                acting_user=request.user, pipeline=pipeline, stage=stage, **form.cleaned_data
+            )
+        except DomainError as error:
+            form.add_error(error.field if error.field in form.fields else None, error.message)
+        else:
+            messages.success(request, f"Saved stage {form.cleaned_data['name']}.")
+            return redirect("crm:pipeline_settings")
+    return render(
+        request, "crm/stage_form.html", {"form": form, "pipeline": pipeline, "stage": stage}
     )

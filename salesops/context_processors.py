@@ -23,6 +23,7 @@ NAV_ITEMS = [
     NavItem("Home", "home"),
     NavItem("Board", "crm:board", frozenset({Role.REP, Role.MANAGER, Role.OPS, Role.ADMIN})),
     NavItem("Deals", "crm:deal_list"),
+    NavItem("Pipelines", "crm:pipeline_settings", frozenset({Role.OPS, Role.ADMIN})),
     NavItem(
         "Teams", "org:team_list", frozenset({Role.MANAGER, Role.OPS, Role.FINANCE, Role.ADMIN})
     ),

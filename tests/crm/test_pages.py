@@ -106,3 +106,42 @@ def test_deal_list_filters_and_scopes(client, org, pipeline, accounts):
     assert [d.name for d in response.context["page"]] == ["Alpha"]
     client.force_login(org.vp_emea)
     assert client.get("/crm/deals/").context["page"].paginator.count == 0
+
+
+def test_ops_adds_a_stage_in_the_app_and_the_board_enforces_it(client, org, pipeline, deal):
+    client.force_login(org.ops)
+    response = client.post(
+        f"/crm/pipelines/{pipeline.pk}/stages/new/",
+        {
+            "name": "Security review",
+            "position": 3,
+            "probability": "60",
+            "forecast_category": "best_case",
+            "required_fields": ["amount", "close_date", "primary_contact"],
+        },
+    )
+    assert response.status_code == 302
+    assert "Security review" in client.get("/crm/pipelines/").content.decode()
+    client.force_login(org.rep_east)
+    new_stage = stage(pipeline, "Security review")
+    page = client.post(
+        f"/crm/deals/{deal.pk}/move/", {"stage": new_stage.pk, "version": 1}, HTTP_HX_REQUEST="true"
+    ).content.decode()
+    assert "Security review needs these fields first" in page
+    assert "Primary contact" in page
+
+
+def test_stage_form_explains_a_bad_rule(client, org, pipeline):
+    client.force_login(org.ops)
+    page = client.post(
+        f"/crm/pipelines/{pipeline.pk}/stages/new/",
+        {"name": "Proposal", "position": 9, "probability": "10", "forecast_category": "pipeline"},
+    ).content.decode()
+    assert "New Business already has a stage named &#x27;Proposal&#x27;." in page
+
+
+def test_reps_and_managers_cannot_edit_pipelines(client, org, pipeline):
+    for person in (org.rep_east, org.manager_east):
+        client.force_login(person)
+        assert client.get("/crm/pipelines/").status_code == 403
+        assert client.get(f"/crm/pipelines/{pipeline.pk}/stages/new/").status_code == 403

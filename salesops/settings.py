@@ -165,6 +165,9 @@ CACHES = {
 PGHISTORY_DEFAULT_TRACKERS = None  # every tracked model names its trackers explicitly
 PGHISTORY_MIDDLEWARE_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 
+# Sections each app adds to the home page (callables taking the request; None to skip).
+SALESOPS_HOME_SECTIONS = ["crm.home.pipeline_section"]
+
 # Steps `generate_org` runs after building the org, in order (each app adds its own).
 SALESOPS_GENERATOR_STEPS = ["crm.generate.generate_crm"]
 

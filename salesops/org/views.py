@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.contrib.auth.models import Group
@@ -10,6 +11,7 @@ from django.core.paginator import Paginator
 from django.db.models import Count
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.module_loading import import_string
 from pghistory.models import Events
 
 from salesops.errors import DomainError
@@ -61,6 +63,12 @@ def home(request):
         template = "home/finance.html"
     else:
         template = "home/no_role.html"
+    # Apps to the right of the kernel add their sections through settings, not imports.
+    context["home_sections"] = [
+        section
+        for path in settings.SALESOPS_HOME_SECTIONS
+        if (section := import_string(path)(request)) is not None
+    ]
     return render(request, template, context)
 
 

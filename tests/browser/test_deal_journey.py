@@ -22,7 +22,7 @@ def test_rep_drags_a_deal_fills_what_the_stage_needs_logs_a_call_and_loses_it(
     )
     page = browser.new_page(viewport={"width": 1400, "height": 900})
     log_in(page, live_server.url, "rep_east")
-    page.get_by_role("link", name="Board").click()
+    page.get_by_role("link", name="Board", exact=True).click()
     board = page.locator("#board")
     assert "Teammate deal" not in board.inner_text()  # only the rep's own pipeline
 

@@ -145,3 +145,23 @@ def test_reps_and_managers_cannot_edit_pipelines(client, org, pipeline):
         client.force_login(person)
         assert client.get("/crm/pipelines/").status_code == 403
         assert client.get(f"/crm/pipelines/{pipeline.pk}/stages/new/").status_code == 403
+
+
+def test_rep_home_shows_their_pipeline_and_tasks(client, org, pipeline, accounts, deal):
+    from crm.services import activity_log
+
+    make(org, accounts, org.rep_east_2, "Teammate's")
+    activity_log(
+        acting_user=fresh(org.rep_east), kind="task", subject="Send pricing", deal=deal, done=False
+    )
+    client.force_login(org.rep_east)
+    page = client.get("/").content.decode()
+    assert "My pipeline" in page
+    assert "Send pricing" in page
+    section = client.get("/").context["home_sections"][0]
+    assert section["figures"]["count"] == 1
+
+
+def test_finance_home_has_no_pipeline_section(client, org, pipeline):
+    client.force_login(org.finance)
+    assert client.get("/").context["home_sections"] == []

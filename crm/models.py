@@ -223,6 +223,9 @@ class Deal(models.Model):
     primary_contact = models.ForeignKey(
         Contact, null=True, blank=True, on_delete=models.SET_NULL, related_name="deals"
     )
+    source_lead = models.ForeignKey(
+        "Lead", null=True, blank=True, on_delete=models.SET_NULL, related_name="deals"
+    )
     external_id = models.CharField(max_length=64, null=True, blank=True, unique=True)
     created_at = models.DateTimeField()
     stage_entered_at = models.DateTimeField()
@@ -311,6 +314,99 @@ class DealHistory(models.Model):
         )
 
 
+class LeadSource(models.TextChoices):
+    WEB = "web", "Website"
+    REFERRAL = "referral", "Referral"
+    EVENT = "event", "Event"
+    OUTBOUND = "outbound", "Outbound"
+    PARTNER = "partner", "Partner"
+    OTHER = "other", "Other"
+
+
+class LeadStatus(models.TextChoices):
+    NEW = "new", "New"
+    WORKING = "working", "Working"
+    QUALIFIED = "qualified", "Qualified"
+    DISQUALIFIED = "disqualified", "Disqualified"
+    CONVERTED = "converted", "Converted"
+
+
+@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
+class Lead(models.Model):
+    """A person who may become a customer, before there is an account and a deal."""
+
+    first_name = models.CharField(max_length=100, blank=True)
+    last_name = models.CharField(max_length=100)
+    company = models.CharField(max_length=200)
+    email = models.EmailField(blank=True)
+    phone = models.CharField(max_length=40, blank=True)
+    title = models.CharField(max_length=120, blank=True)
+    country = models.CharField(max_length=2, blank=True)
+    employees = models.PositiveIntegerField(null=True, blank=True)
+    source = models.CharField(max_length=10, choices=LeadSource.choices, default=LeadSource.WEB)
+    status = models.CharField(max_length=12, choices=LeadStatus.choices, default=LeadStatus.NEW)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="leads",
+    )
+    created_at = models.DateTimeField()
+    first_response_at = models.DateTimeField(null=True, blank=True)
+    converted_at = models.DateTimeField(null=True, blank=True)
+    converted_account = models.ForeignKey(
+        "Account", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    disqualify_reason = models.CharField(max_length=255, blank=True)
+    external_id = models.CharField(max_length=64, null=True, blank=True, unique=True)
+    objects = VisibleQuerySet.as_manager()
+
+    visibility_owner_field = "owner"
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["owner", "status"])]
+
+    def __str__(self) -> str:
+        return f"{self.first_name} {self.last_name} ({self.company})".strip()
+
+    @property
+    def segment(self) -> str:
+        if self.employees is None:
+            return ""
+        if self.employees >= SEGMENT_ENTERPRISE_FROM:
+            return Segment.ENTERPRISE
+        return Segment.MID_MARKET if self.employees >= SEGMENT_MID_MARKET_FROM else Segment.SMB
+
+
+@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
+class LeadRoutingRule(models.Model):
+    """Sends new leads that match (country and/or segment; blank matches all) to a team, where
+    they go round-robin to the team's active reps. Rules are tried in ``position`` order."""
+
+    position = models.PositiveSmallIntegerField()
+    name = models.CharField(max_length=100)
+    country = models.CharField(max_length=2, blank=True)
+    segment = models.CharField(max_length=3, choices=Segment.choices, blank=True)
+    team = models.ForeignKey("org.Team", on_delete=models.CASCADE, related_name="+")
+    last_assigned = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["position"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def matches(self, lead: Lead) -> bool:
+        return (not self.country or self.country == lead.country.upper()) and (
+            not self.segment or self.segment == lead.segment
+        )
+
+
 class ActivityKind(models.TextChoices):
     CALL = "call", "Call"
     EMAIL = "email", "Email"
@@ -337,6 +433,9 @@ class Activity(models.Model):
     )
     contact = models.ForeignKey(
         Contact, null=True, blank=True, on_delete=models.SET_NULL, related_name="activities"
+    )
+    lead = models.ForeignKey(
+        Lead, null=True, blank=True, on_delete=models.CASCADE, related_name="activities"
     )
     due_at = models.DateTimeField(null=True, blank=True)
     done_at = models.DateTimeField(null=True, blank=True)

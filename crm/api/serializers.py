@@ -2,7 +2,18 @@
 
 from rest_framework import serializers
 
-from crm.models import Account, Activity, Contact, Deal, DealHistory, Pipeline, Stage
+from crm.models import (
+    Account,
+    Activity,
+    Contact,
+    Deal,
+    DealHistory,
+    Lead,
+    LeadRoutingRule,
+    LeadStatus,
+    Pipeline,
+    Stage,
+)
 
 
 class StageSerializer(serializers.ModelSerializer):
@@ -124,3 +135,36 @@ class ActivitySerializer(serializers.ModelSerializer):
             "done_at", "created_at", "done",
         ]  # fmt: skip
         read_only_fields = ["owner", "done_at", "created_at"]
+
+
+class LeadSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Lead
+        fields = [
+            "id", "first_name", "last_name", "company", "email", "phone", "title", "country",
+            "employees", "source", "status", "owner", "created_at", "first_response_at",
+            "converted_at", "converted_account", "disqualify_reason", "external_id",
+        ]  # fmt: skip
+        read_only_fields = [
+            "status", "created_at", "first_response_at", "converted_at", "converted_account",
+            "disqualify_reason",
+        ]  # fmt: skip
+        extra_kwargs = {"owner": {"required": False}}
+
+
+class LeadStatusSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=LeadStatus.choices)
+    reason = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class LeadConvertSerializer(serializers.Serializer):
+    deal_name = serializers.CharField(required=False)
+    amount = serializers.DecimalField(max_digits=18, decimal_places=2, required=False)
+    close_date = serializers.DateField(required=False)
+    account = serializers.PrimaryKeyRelatedField(queryset=Account.objects.all(), required=False)
+
+
+class LeadRoutingRuleSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = LeadRoutingRule
+        fields = ["id", "position", "name", "country", "segment", "team", "active"]

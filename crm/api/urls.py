@@ -9,5 +9,7 @@ router.register("accounts", views.AccountViewSet, basename="account")
 router.register("contacts", views.ContactViewSet, basename="contact")
 router.register("deals", views.DealViewSet, basename="deal")
 router.register("activities", views.ActivityViewSet, basename="activity")
+router.register("leads", views.LeadViewSet, basename="lead")
+router.register("lead-routing-rules", views.LeadRoutingRuleViewSet, basename="leadroutingrule")
 
 urlpatterns = router.urls

@@ -4,12 +4,24 @@ from django.db.models import Prefetch
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.permissions import DjangoModelPermissions
 from rest_framework.response import Response
 
-from crm import services
+from crm import leads, services
 from crm.api import serializers as s
 from crm.filtersets import AccountFilterSet, ActivityFilterSet, ContactFilterSet, DealFilterSet
-from crm.models import Account, Activity, Contact, Deal, DealHistory, Pipeline, Stage
+from crm.models import (
+    Account,
+    Activity,
+    Contact,
+    Deal,
+    DealHistory,
+    Lead,
+    LeadRoutingRule,
+    Pipeline,
+    Stage,
+)
+from salesops.errors import NotAllowed
 
 
 class PipelineViewSet(viewsets.ReadOnlyModelViewSet):
@@ -179,3 +191,51 @@ class ActivityViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     def complete(self, request, pk=None):
         activity = services.activity_complete(acting_user=request.user, activity=self.get_object())
         return Response(s.ActivitySerializer(activity).data, status=status.HTTP_200_OK)
+
+
+class LeadViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+    """Leads in scope (unrouted ones only for sales ops); created leads are routed by the rules."""
+
+    serializer_class = s.LeadSerializer
+    filterset_fields = ["status", "source", "owner", "country"]
+    search_fields = ["last_name", "company", "email"]
+    ordering = ["-created_at"]
+
+    def get_queryset(self):
+        return Lead.objects.visible_to(self.request.user)
+
+    def perform_create(self, serializer):
+        if not self.request.user.has_perm("crm.add_lead"):
+            raise NotAllowed("Your role does not allow this change.")
+        serializer.instance = leads.lead_create(
+            acting_user=self.request.user, **serializer.validated_data
+        )
+
+    @extend_schema(request=s.LeadStatusSerializer, responses=s.LeadSerializer)
+    @action(detail=True, methods=["post"])
+    def status(self, request, pk=None):
+        body = s.LeadStatusSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        lead = leads.lead_set_status(
+            lead=self.get_object(), acting_user=request.user, **body.validated_data
+        )
+        return Response(s.LeadSerializer(lead).data)
+
+    @extend_schema(request=s.LeadConvertSerializer, responses=s.DealSerializer)
+    @action(detail=True, methods=["post"])
+    def convert(self, request, pk=None):
+        """Create the account (unless given), contact and deal from this lead in one step."""
+        body = s.LeadConvertSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        deal = leads.lead_convert(
+            lead=self.get_object(), acting_user=request.user, **body.validated_data
+        )
+        return Response(s.DealSerializer(deal).data, status=status.HTTP_201_CREATED)
+
+
+class LeadRoutingRuleViewSet(viewsets.ModelViewSet):
+    """Lead routing rules, tried in ``position`` order; sales ops edit them."""
+
+    serializer_class = s.LeadRoutingRuleSerializer
+    queryset = LeadRoutingRule.objects.order_by("position")
+    permission_classes = [DjangoModelPermissions]

@@ -24,6 +24,8 @@ _CRM_SELLING = {
     "crm.pipeline": _VIEW,
     "crm.stage": _VIEW,
     "crm.dealhistory": _VIEW,
+    "crm.lead": _SELL,
+    "crm.leadroutingrule": _VIEW,
 }
 _CRM_ALL = {
     "crm.account": _EDIT,
@@ -33,6 +35,8 @@ _CRM_ALL = {
     "crm.pipeline": _EDIT,
     "crm.stage": _EDIT,
     "crm.dealhistory": _VIEW,
+    "crm.lead": _EDIT,
+    "crm.leadroutingrule": _EDIT,
 }
 _CRM_READ = {label: _VIEW for label in _CRM_ALL}
 

@@ -7,6 +7,7 @@ app_name = "crm"
 urlpatterns = [
     path("board/", views.board, name="board"),
     path("deals/", views.deal_list, name="deal_list"),
+    path("deals/export.<str:fmt>", views.deal_export, name="deal_export"),
     path("deals/<int:pk>/", views.deal_detail, name="deal_detail"),
     path("deals/<int:pk>/move/", views.deal_move, name="deal_move"),
     path("deals/<int:pk>/activities/", views.deal_activity, name="deal_activity"),

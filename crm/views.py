@@ -16,6 +16,7 @@ from crm.models import Pipeline, Stage
 from crm.rules import missing_fields
 from crm.services import DealConflict
 from salesops.errors import DomainError
+from salesops.exports import EXPORT_FORMATS, export_response
 from salesops.org.models import User
 
 
@@ -190,4 +191,30 @@ def stage_edit(request, pipeline_pk: int, pk: int | None = None):
             return redirect("crm:pipeline_settings")
     return render(
         request, "crm/stage_form.html", {"form": form, "pipeline": pipeline, "stage": stage}
+    )
+
+
+DEAL_EXPORT_COLUMNS = [
+    ("id", "Id"), ("name", "Deal"), ("account__name", "Account"), ("owner__username", "Owner"),
+    ("pipeline__name", "Pipeline"), ("stage__name", "Stage"), ("amount", "Amount"),
+    ("currency", "Currency"), ("close_date", "Close date"), ("probability", "Probability %"),
+    ("forecast_category", "Forecast category"), ("type", "Type"), ("next_step", "Next step"),
+    ("created_at", "Created"), ("closed_at", "Closed"), ("external_id", "External id"),
+]  # fmt: skip
+
+
+@login_required
+def deal_export(request, fmt: str):
+    """The deal list as filtered on screen, in the caller's scope, as CSV or XLSX."""
+    if fmt not in EXPORT_FORMATS:
+        raise Http404
+    filterset = DealFilterSet(request.GET, queryset=selectors.deals_for_list(request.user))
+    rows = filterset.qs.order_by("close_date", "pk").values_list(
+        *[field for field, _ in DEAL_EXPORT_COLUMNS]
+    )
+    return export_response(
+        headers=[label for _, label in DEAL_EXPORT_COLUMNS],
+        rows=rows.iterator(chunk_size=5000),
+        filename="deals",
+        fmt=fmt,
     )

@@ -132,3 +132,42 @@ def pipelines() -> QuerySet:
 def stale_days(deal: Deal, today: dt.date | None = None) -> int:
     today = today or timezone.localdate()
     return (today - timezone.localtime(deal.stage_entered_at).date()).days
+
+
+def search(*, user: User, text: str, limit: int = 8) -> dict[str, list]:
+    """Accounts, contacts, deals and leads in ``user``'s scope matching ``text``."""
+    from crm.models import Account, Contact, Lead
+
+    text = text.strip()
+    if len(text) < 2:
+        return {}
+    return {
+        "accounts": list(
+            Account.objects.visible_to(user)
+            .filter(Q(name__icontains=text) | Q(domain__icontains=text))
+            .order_by("name")[:limit]
+        ),
+        "contacts": list(
+            Contact.objects.visible_to(user)
+            .filter(
+                Q(last_name__icontains=text)
+                | Q(first_name__icontains=text)
+                | Q(email__icontains=text)
+            )
+            .select_related("account")
+            .order_by("last_name")[:limit]
+        ),
+        "deals": list(
+            Deal.objects.visible_to(user)
+            .filter(name__icontains=text)
+            .select_related("stage")
+            .order_by("close_date")[:limit]
+        ),
+        "leads": list(
+            Lead.objects.visible_to(user)
+            .filter(
+                Q(last_name__icontains=text) | Q(company__icontains=text) | Q(email__icontains=text)
+            )
+            .order_by("-created_at")[:limit]
+        ),
+    }

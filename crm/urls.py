@@ -6,6 +6,7 @@ app_name = "crm"
 
 urlpatterns = [
     path("board/", views.board, name="board"),
+    path("search/", views.search, name="search"),
     path("deals/", views.deal_list, name="deal_list"),
     path("deals/export.<str:fmt>", views.deal_export, name="deal_export"),
     path("deals/<int:pk>/", views.deal_detail, name="deal_detail"),

@@ -218,3 +218,12 @@ def deal_export(request, fmt: str):
         filename="deals",
         fmt=fmt,
     )
+
+
+@login_required
+def search(request):
+    """The navigation's search box: accounts, contacts, deals and leads in scope."""
+    text = request.GET.get("q", "")
+    results = selectors.search(user=request.user, text=text)
+    template = "crm/partials/search_results.html" if request.htmx else "crm/search.html"
+    return render(request, template, {"q": text, "results": results})

@@ -165,3 +165,14 @@ def test_rep_home_shows_their_pipeline_and_tasks(client, org, pipeline, accounts
 def test_finance_home_has_no_pipeline_section(client, org, pipeline):
     client.force_login(org.finance)
     assert client.get("/").context["home_sections"] == []
+
+
+def test_search_finds_only_what_is_in_scope(client, org, pipeline, accounts):
+    make(org, accounts, org.rep_east, "Zebra rollout")
+    make(org, accounts, org.rep_west, "Zebra pilot")
+    client.force_login(org.rep_east)
+    page = client.get("/crm/search/", {"q": "zebra"}, HTTP_HX_REQUEST="true").content.decode()
+    assert "Zebra rollout" in page and "Zebra pilot" not in page
+    page = client.get("/crm/search/", {"q": "rep_east co"}).content.decode()
+    assert "Account · rep_east Corp" in page
+    assert "rep_west Corp" not in client.get("/crm/search/", {"q": "corp"}).content.decode()

@@ -53,12 +53,13 @@ def deal_move(request, pk: int):
     submitted = {k: v for k, v in request.POST.items() if v not in ("", None)}
     current = {f: getattr(deal, f) for f in ("amount", "close_date", "next_step", "lost_reason")}
     current["primary_contact"] = deal.primary_contact_id
-    needed = [f for f in missing_fields(current, stage)]
-    form = MoveFieldsForm({**submitted, "stage": stage.pk}, deal=deal, needed=needed)
+    needed = missing_fields(current, stage)
     if needed and not any(f in submitted for f in needed):
-        form = MoveFieldsForm(initial={"stage": stage.pk, "version": submitted.get("version")},
-                              deal=deal, needed=needed)  # fmt: skip
+        # First step of a move that needs fields: ask for them.
+        initial = {"stage": stage.pk, "version": submitted.get("version")}
+        form = MoveFieldsForm(initial=initial, deal=deal, needed=needed)
         return _move_dialog(request, deal, stage, form)
+    form = MoveFieldsForm({**submitted, "stage": stage.pk}, deal=deal, needed=needed)
     if not form.is_valid():
         return _move_dialog(request, deal, stage, form)
     try:

@@ -13,6 +13,7 @@ urlpatterns = [
     path("deals/<int:pk>/move/", views.deal_move, name="deal_move"),
     path("deals/<int:pk>/activities/", views.deal_activity, name="deal_activity"),
     path("pipelines/", views.pipeline_settings, name="pipeline_settings"),
+    path("data-quality/", views.data_quality, name="data_quality"),
     path("pipelines/<int:pipeline_pk>/stages/new/", views.stage_edit, name="stage_add"),
     path("pipelines/<int:pipeline_pk>/stages/<int:pk>/", views.stage_edit, name="stage_edit"),
 ]

@@ -228,3 +228,19 @@ def search(request):
     results = selectors.search(user=request.user, text=text)
     template = "crm/partials/search_results.html" if request.htmx else "crm/search.html"
     return render(request, template, {"q": text, "results": results})
+
+
+@login_required
+@permission_required("crm.change_stage", raise_exception=True)
+def data_quality(request):
+    """Sales ops: deals that need fixing and accounts that look duplicated."""
+    from crm import quality
+
+    return render(
+        request,
+        "crm/data_quality.html",
+        {
+            "checks": quality.summary(user=request.user),
+            "duplicates": quality.likely_duplicate_accounts(user=request.user),
+        },
+    )

@@ -24,6 +24,7 @@ NAV_ITEMS = [
     NavItem("Board", "crm:board", frozenset({Role.REP, Role.MANAGER, Role.OPS, Role.ADMIN})),
     NavItem("Deals", "crm:deal_list"),
     NavItem("Pipelines", "crm:pipeline_settings", frozenset({Role.OPS, Role.ADMIN})),
+    NavItem("Data quality", "crm:data_quality", frozenset({Role.OPS, Role.ADMIN})),
     NavItem(
         "Teams", "org:team_list", frozenset({Role.MANAGER, Role.OPS, Role.FINANCE, Role.ADMIN})
     ),

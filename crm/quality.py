@@ -1,0 +1,94 @@
+"""Data-quality checks for sales ops: each returns the offending rows, scoped to the caller.
+
+Every check is one query (counts) plus a page of rows, so the page stays fast at any size.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from django.db.models import Count, Exists, F, OuterRef, QuerySet, Value
+from django.db.models.functions import Lower, Replace
+from django.utils import timezone
+
+from crm.models import Account, Activity, Deal
+from salesops.org.models import User
+
+NO_ACTIVITY_DAYS = 14
+
+
+@dataclass(frozen=True)
+class Check:
+    key: str
+    title: str
+    fix: str  # what the person should do
+
+
+CHECKS = [
+    Check("past_close_date", "Open deals past their close date", "Move the close date or close the deal."),
+    Check("no_next_step", "Open deals without a next step", "Add the next step."),
+    Check("no_recent_activity", f"Open deals with no activity in {NO_ACTIVITY_DAYS} days", "Log a call or plan a task."),
+    Check("rotting", "Deals idle in their stage longer than the stage allows", "Move the deal on or close it."),
+]  # fmt: skip
+
+
+def deals_failing(check: str, *, user: User, today: dt.date | None = None) -> QuerySet:
+    """Open deals in ``user``'s scope that fail ``check``."""
+    today = today or timezone.localdate()
+    deals = Deal.objects.visible_to(user).open().select_related("account", "owner", "stage")
+    if check == "past_close_date":
+        return deals.filter(close_date__lt=today).order_by("close_date")
+    if check == "no_next_step":
+        return deals.filter(next_step="").order_by("close_date")
+    if check == "no_recent_activity":
+        since = timezone.now() - dt.timedelta(days=NO_ACTIVITY_DAYS)
+        recent = Activity.objects.filter(deal=OuterRef("pk"), created_at__gte=since)
+        return deals.filter(~Exists(recent), created_at__lt=since).order_by("close_date")
+    if check == "rotting":
+        return deals.filter(
+            stage__rot_days__isnull=False,
+            stage_entered_at__lt=timezone.now() - F("stage__rot_days") * dt.timedelta(days=1),
+        ).order_by("stage_entered_at")
+    raise ValueError(f"Unknown data-quality check {check!r}.")
+
+
+def likely_duplicate_accounts(*, user: User, limit: int = 50) -> list[dict]:
+    """Groups of accounts with the same normalised name or the same domain."""
+    accounts = Account.objects.visible_to(user).annotate(
+        key=Replace(Replace(Lower("name"), Value(" "), Value("")), Value(","), Value(""))
+    )
+    by_name = (
+        accounts.values("key").annotate(n=Count("pk")).filter(n__gt=1).order_by("-n", "key")[:limit]
+    )
+    by_domain = (
+        accounts.exclude(domain="")
+        .values("domain")
+        .annotate(n=Count("pk"))
+        .filter(n__gt=1)
+        .order_by("-n", "domain")[:limit]
+    )
+    groups = []
+    for row in by_name:
+        members = list(accounts.filter(key=row["key"]).select_related("owner").order_by("pk"))
+        groups.append({"reason": "same name", "accounts": members})
+    for row in by_domain:
+        members = list(accounts.filter(domain=row["domain"]).select_related("owner").order_by("pk"))
+        if not any({a.pk for a in members} == {a.pk for a in g["accounts"]} for g in groups):
+            groups.append({"reason": f"same domain {row['domain']}", "accounts": members})
+    return groups
+
+
+def summary(*, user: User) -> list[dict]:
+    """Each check with its count and first rows."""
+    return [
+        {
+            "check": check,
+            "count": (rows := deals_failing(check.key, user=user)).count(),
+            "rows": rows[:20],
+        }
+        for check in CHECKS
+    ]
+
+
+__all__ = ["CHECKS", "deals_failing", "likely_duplicate_accounts", "summary"]

@@ -1,4 +1,5 @@
-"""Page latency: each role's home page and the users API, in-process, against hello-world.
+"""Page latency: each role's home page, the users and open-deals APIs, in-process, against
+hello-world.
 
 Requests go through Django's test ``Client`` (whole middleware stack, no network, no server), so
 the hello-world floor takes out the cost every request pays (session, auth, audit context) and
@@ -25,6 +26,7 @@ FLOOR_NOTE = (
 )
 WARMUP = 5
 HELLO_LABEL = "GET /bench/hello (floor)"
+OPEN_DEALS_PATH = "/api/v1/deals/?status=open"
 # Plain static storage: the manifest needs `collectstatic` output, which the bench does not
 # build; a manifest lookup is a dict get, so latency is the same.
 _STATIC = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}
@@ -40,7 +42,12 @@ class Page:
 
 
 def pages_to_time() -> list[Page]:
-    """The home page for every demo role, then the users API for a wide and a narrow reader."""
+    """The home page for every demo role, then the users and open-deals APIs.
+
+    The APIs are asked by a narrow and a wide reader: the open-deals list filters ~1M deals down
+    to one team's (manager) or the whole org's (ops), so its cost is the scoped, paginated query
+    on the biggest table rather than the rendering.
+    """
     from salesops.org.generate import DEMO_LOGINS
     from salesops.org.roles import Role
 
@@ -49,6 +56,9 @@ def pages_to_time() -> list[Page]:
     for role in (Role.OPS, Role.MANAGER):
         name = DEMO_LOGINS[role]
         pages.append(Page(f"GET /api/v1/users/ as {name}", name, "/api/v1/users/"))
+    for role in (Role.MANAGER, Role.OPS):
+        name = DEMO_LOGINS[role]
+        pages.append(Page(f"GET {OPEN_DEALS_PATH} as {name}", name, OPEN_DEALS_PATH))
     return pages
 
 

@@ -18,6 +18,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--regenerate", action="store_true", help="rebuild the large org before measuring"
     )
+    parser.add_argument(
+        "--pages-only", action="store_true", help="skip the (minutes-long) generator benchmark"
+    )
     args = parser.parse_args(argv)
 
     from bench.environment import setup_django
@@ -31,7 +34,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"bench: {ensure_large_org(regenerate=args.regenerate)}", flush=True)
     # Pages first: the generator benchmark replaces the org (same seed, so the same rows).
     results = pages.run(repeat=args.repeat)
-    results += generator.run(runs=args.generator_runs)
+    if not args.pages_only:
+        results += generator.run(runs=args.generator_runs)
     print()
     print(report.render(results, [pages.FLOOR_NOTE, generator.FLOOR_NOTE]))
     print(f"\nbench: done in {time.perf_counter() - started:.0f} s")

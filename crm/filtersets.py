@@ -28,7 +28,7 @@ class DealFilterSet(django_filters.FilterSet):
 
     def filter_status(self, queryset, name, value):
         if value == "open":
-            return queryset.filter(stage__is_won=False, stage__is_lost=False)
+            return queryset.open()
         return queryset.filter(**{f"stage__is_{value}": True})
 
     def filter_text(self, queryset, name, value):

@@ -6,6 +6,7 @@ from django.db.models import Count, F, Q, Sum
 from django.utils import timezone
 
 from crm.models import Activity, Deal
+from crm.selectors import day_bounds
 from salesops.fiscal import PeriodKind
 from salesops.org.roles import Role
 from salesops.org.selectors import fiscal_calendar
@@ -19,6 +20,7 @@ def pipeline_section(request) -> dict | None:
     today = timezone.localdate()
     quarter = fiscal_calendar().period(today, PeriodKind.QUARTER)
     open_deals = Deal.objects.visible_to(user).open()
+    since, until = day_bounds(quarter.start, today)
     figures = open_deals.aggregate(
         count=Count("pk"),
         past_close_date=Count("pk", filter=Q(close_date__lt=today)),
@@ -34,7 +36,7 @@ def pipeline_section(request) -> dict | None:
     )
     won = (
         Deal.objects.visible_to(user)
-        .filter(stage__is_won=True, closed_at__date__gte=quarter.start, closed_at__date__lte=today)
+        .filter(stage__is_won=True, closed_at__gte=since, closed_at__lt=until)
         .values("currency")
         .annotate(n=Count("pk"), total=Sum("amount"))
         .order_by("currency")

@@ -54,9 +54,9 @@ def board(
     deals = Deal.objects.visible_to(user).filter(pipeline=pipeline)
     if owner is not None:
         deals = deals.filter(owner=owner)
+    quarter_start, quarter_end = day_bounds(quarter.start, quarter.end)
     deals = deals.filter(
-        Q(stage__is_won=False, stage__is_lost=False)
-        | Q(closed_at__date__gte=quarter.start, closed_at__date__lte=quarter.end)
+        Q(closed_at__isnull=True) | Q(closed_at__gte=quarter_start, closed_at__lt=quarter_end)
     )
     columns = {stage.pk: BoardColumn(stage=stage) for stage in stages}
     rates = current_rates()
@@ -95,6 +95,15 @@ def board(
         column.total = round_money(column.total, currency)
         column.weighted = round_money(column.weighted, currency)
     return [columns[stage.pk] for stage in stages]
+
+
+def day_bounds(first: dt.date, last: dt.date) -> tuple[dt.datetime, dt.datetime]:
+    """[start of ``first``, start of the day after ``last``) in the current time zone: a range
+    an index on a timestamp column can use, unlike ``__date`` lookups."""
+    tz = timezone.get_current_timezone()
+    start = dt.datetime.combine(first, dt.time.min, tzinfo=tz)
+    end = dt.datetime.combine(last + dt.timedelta(days=1), dt.time.min, tzinfo=tz)
+    return start, end
 
 
 def deal_detail(*, user: User, pk: int) -> Deal | None:

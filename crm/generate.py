@@ -127,6 +127,7 @@ class _CrmBuilder:
         stages = self._pipelines()
         accounts, contacts = self._accounts()
         deals, history, activities = self._deals(accounts, stages)
+        leads = self._leads()
         rows = {}
         with triggers_disabled():
             rows["accounts"] = copy_rows("crm_account", ACCOUNT_COLUMNS, accounts)
@@ -134,7 +135,10 @@ class _CrmBuilder:
             rows["deals"] = copy_rows("crm_deal", DEAL_COLUMNS, deals)
             rows["deal_history"] = copy_rows("crm_dealhistory", HISTORY_COLUMNS, history)
             rows["activities"] = copy_rows("crm_activity", ACTIVITY_COLUMNS, activities)
-        reset_sequences("crm_account", "crm_contact", "crm_deal", "crm_dealhistory", "crm_activity")
+            rows["leads"] = copy_rows("crm_lead", LEAD_COLUMNS, leads)
+        reset_sequences(
+            "crm_account", "crm_contact", "crm_deal", "crm_dealhistory", "crm_activity", "crm_lead"
+        )
         return rows
 
     # --- pipelines ------------------------------------------------------------------------
@@ -205,6 +209,48 @@ class _CrmBuilder:
                 ))  # fmt: skip
             self.account_info.append((account_id, owner, currency, employees, first_contact, name))
         return accounts, contacts
+
+    # --- leads ----------------------------------------------------------------------------
+    def _leads(self) -> list[tuple]:
+        """One lead per five deals, spread over the years; response times of hours, a quarter
+        converted into one of the owner's accounts, older untouched leads disqualified."""
+        rng = self.rng
+        fake = self.faker("en_US")
+        span = (self.org.as_of - self.start).days
+        by_owner: dict[int, list[int]] = {}
+        for account_id, owner, *_ in self.account_info:
+            by_owner.setdefault(owner, []).append(account_id)
+        owners = self.org.rep_user_ids
+        rows = []
+        for i in range(self.org.scale.deals // 5):
+            owner = owners[i % len(owners)]
+            day = self.start + dt.timedelta(days=rng.randrange(span))
+            created = _at(day, rng.randint(7, 19))
+            age = (self.org.as_of - day).days
+            responded = created + dt.timedelta(hours=rng.lognormvariate(1.5, 1.0))
+            roll = rng.random()
+            if age < 3 and roll < 0.5:
+                status, responded = "new", None
+            elif age < 30:
+                status = "working" if roll < 0.7 else "qualified"
+            else:
+                status = (
+                    "converted" if roll < 0.25 else ("disqualified" if roll < 0.75 else "qualified")
+                )
+            converted_at = (
+                responded + dt.timedelta(days=rng.randint(1, 20)) if status == "converted" else None
+            )
+            account = rng.choice(by_owner[owner]) if status == "converted" else None
+            first, last = fake.first_name(), fake.last_name()
+            company = fake.company()
+            rows.append((
+                i + 1, first, last, company, f"{_ascii(first)}@{_ascii(last)}.example".lower(), "",
+                fake.job()[:120], "US", rng.choice([12, 80, 250, 1200, 5000]),
+                rng.choice(["web", "referral", "event", "outbound", "partner"]), status, owner,
+                created, responded, converted_at, account,
+                rng.choice(LOST_REASONS) if status == "disqualified" else "",
+            ))  # fmt: skip
+        return rows
 
     # --- deals ----------------------------------------------------------------------------
     def _deals(self, accounts, stages):
@@ -345,6 +391,11 @@ HISTORY_COLUMNS = [
     "id", "deal_id", "changed_at", "changed_by_id", "changed_fields", "from_stage_id",
     "to_stage_id", "from_amount", "to_amount", "currency", "from_close_date", "to_close_date",
     "from_owner_id", "to_owner_id", "from_forecast_category", "to_forecast_category",
+]  # fmt: skip
+LEAD_COLUMNS = [
+    "id", "first_name", "last_name", "company", "email", "phone", "title", "country", "employees",
+    "source", "status", "owner_id", "created_at", "first_response_at", "converted_at",
+    "converted_account_id", "disqualify_reason",
 ]  # fmt: skip
 ACTIVITY_COLUMNS = [
     "id", "kind", "subject", "notes", "owner_id", "deal_id", "account_id", "done_at", "created_at",

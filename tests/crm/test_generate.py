@@ -3,7 +3,7 @@
 import datetime as dt
 import hashlib
 
-from django.db.models import Count
+from django.db.models import Count, F
 
 from crm.models import Deal, DealHistory, Pipeline
 from crm.rules import missing_fields
@@ -62,3 +62,16 @@ def test_generated_pipeline_is_realistic_and_consistent(db):
         for h in DealHistory.objects.order_by("deal_id", "changed_at", "id")
     }
     assert last_stage == dict(Deal.objects.values_list("pk", "stage_id"))
+
+
+def test_generated_leads_are_consistent(db):
+    from crm.models import Lead
+
+    generate_org(scale=SCALES["demo"], seed=2, as_of=AS_OF)
+    leads = Lead.objects.all()
+    assert leads.count() == SCALES["demo"].deals // 5
+    assert not leads.filter(status="converted", converted_account__isnull=True).exists()
+    assert not leads.exclude(status="new").filter(first_response_at__isnull=True).exists()
+    assert not leads.filter(first_response_at__lt=F("created_at")).exists()
+    assert not leads.filter(status="disqualified", disqualify_reason="").exists()
+    assert set(leads.values_list("status", flat=True)) >= {"converted", "disqualified", "qualified"}

@@ -24,6 +24,15 @@ SEGMENT_MID_MARKET_FROM = 100
 SEGMENT_ENTERPRISE_FROM = 1000
 
 
+def segment_for(employees: int | None) -> str:
+    """The segment rule in Python, for records (leads) that have no generated column."""
+    if employees is None:
+        return ""
+    if employees >= SEGMENT_ENTERPRISE_FROM:
+        return Segment.ENTERPRISE
+    return Segment.MID_MARKET if employees >= SEGMENT_MID_MARKET_FROM else Segment.SMB
+
+
 @pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
 class Account(models.Model):
     """A company the organisation sells to; its owner is the account's rep."""
@@ -386,11 +395,7 @@ class Lead(models.Model):
 
     @property
     def segment(self) -> str:
-        if self.employees is None:
-            return ""
-        if self.employees >= SEGMENT_ENTERPRISE_FROM:
-            return Segment.ENTERPRISE
-        return Segment.MID_MARKET if self.employees >= SEGMENT_MID_MARKET_FROM else Segment.SMB
+        return segment_for(self.employees)
 
 
 @pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())

@@ -20,6 +20,13 @@ def _is_filled(value: Any) -> bool:
     return True
 
 
+def deal_values(deal) -> dict[str, Any]:
+    """The requirable fields of a saved deal, as ``missing_fields`` reads them."""
+    values = {name: getattr(deal, name) for name in RequirableField.values}
+    values["primary_contact"] = deal.primary_contact_id
+    return values
+
+
 def missing_fields(values: Mapping[str, Any], stage: Stage) -> list[str]:
     """The names of ``stage.required_fields`` that are empty in ``values``, in the stage's order."""
     return [name for name in stage.required_fields if not _is_filled(values.get(name))]

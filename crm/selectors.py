@@ -13,8 +13,8 @@ from django.utils import timezone
 from crm.models import Activity, Deal, DealHistory, Pipeline, Stage
 from salesops.fiscal import PeriodKind
 from salesops.money import round_money
-from salesops.org.models import ExchangeRate, User
-from salesops.org.selectors import fiscal_calendar, org_settings
+from salesops.org.models import User
+from salesops.org.selectors import exchange_rates_current, fiscal_calendar, org_settings
 
 
 @dataclass
@@ -34,11 +34,7 @@ class BoardColumn:
 
 def current_rates() -> dict[str, Decimal]:
     """Latest rate per currency (into the corporate currency): what board totals use today."""
-    rates = dict(
-        ExchangeRate.objects.order_by("currency", "-valid_from")
-        .distinct("currency")
-        .values_list("currency", "rate")
-    )
+    rates = {rate.currency: rate.rate for rate in exchange_rates_current()}
     rates[org_settings().corporate_currency] = Decimal(1)
     return rates
 
@@ -84,7 +80,7 @@ def board(
     )
     currency = org_settings().corporate_currency
     for deal in cards:
-        deal.days_in_stage = (today - timezone.localtime(deal.stage_entered_at).date()).days
+        deal.days_in_stage = days_in_stage(deal, today)
         deal.rotting = bool(
             deal.stage.rot_days
             and not deal.stage.is_closed
@@ -138,7 +134,8 @@ def pipelines() -> QuerySet:
     return Pipeline.objects.filter(active=True).order_by("position", "name")
 
 
-def stale_days(deal: Deal, today: dt.date | None = None) -> int:
+def days_in_stage(deal: Deal, today: dt.date | None = None) -> int:
+    """Whole days since the deal entered its current stage (the rotting measure)."""
     today = today or timezone.localdate()
     return (today - timezone.localtime(deal.stage_entered_at).date()).days
 

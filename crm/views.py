@@ -13,7 +13,7 @@ from crm import selectors, services
 from crm.filtersets import DealFilterSet
 from crm.forms import ActivityForm, DealEditForm, MoveFieldsForm, StageForm
 from crm.models import Pipeline, Stage
-from crm.rules import missing_fields
+from crm.rules import deal_values, missing_fields
 from crm.services import DealConflict
 from salesops.errors import DomainError
 from salesops.exports import EXPORT_FORMATS, export_response
@@ -51,9 +51,7 @@ def deal_move(request, pk: int):
     if stage is None:
         raise Http404
     submitted = {k: v for k, v in request.POST.items() if v not in ("", None)}
-    current = {f: getattr(deal, f) for f in ("amount", "close_date", "next_step", "lost_reason")}
-    current["primary_contact"] = deal.primary_contact_id
-    needed = missing_fields(current, stage)
+    needed = missing_fields(deal_values(deal), stage)
     if needed and not any(f in submitted for f in needed):
         # First step of a move that needs fields: ask for them.
         initial = {"stage": stage.pk, "version": submitted.get("version")}
@@ -120,7 +118,7 @@ def deal_detail(request, pk: int):
             "lost_stage": next((s for s in stages if s.is_lost), None),
             "timeline": selectors.deal_timeline(deal),
             "activity_form": ActivityForm(),
-            "days_in_stage": selectors.stale_days(deal),
+            "days_in_stage": selectors.days_in_stage(deal),
         },
     )
 

@@ -6,7 +6,7 @@ import hashlib
 from django.db.models import Count, F
 
 from crm.models import Deal, DealHistory, Pipeline
-from crm.rules import missing_fields
+from crm.rules import deal_values, missing_fields
 from salesops.org.generate import SCALES, generate_org
 
 AS_OF = dt.date(2026, 6, 30)
@@ -48,9 +48,7 @@ def test_generated_pipeline_is_realistic_and_consistent(db):
     assert Deal.objects.open().filter(owner__username="rep").exists()
     # every deal satisfies its current stage's exit criteria, as if it had moved through services
     for deal in Deal.objects.select_related("stage").iterator():
-        values = {f: getattr(deal, f) for f in ("amount", "close_date", "next_step", "lost_reason")}
-        values["primary_contact"] = deal.primary_contact_id
-        assert missing_fields(values, deal.stage) == [], deal.pk
+        assert missing_fields(deal_values(deal), deal.stage) == [], deal.pk
         assert (deal.closed_at is not None) == deal.stage.is_closed
     # history starts with "created" and ends where the deal is
     first_rows = DealHistory.objects.filter(changed_fields=["created"]).count()

@@ -35,12 +35,12 @@ def lead_create(*, acting_user: User | None, **fields) -> Lead:
         fields["country"] = (fields.get("country") or "").upper()
         lead = Lead(created_at=timezone.now(), **fields)
         if lead.owner is None:
-            lead.owner = _route(lead)
+            lead.owner = route_lead(lead)
         lead.save()
         return lead
 
 
-def _route(lead: Lead) -> User | None:
+def route_lead(lead: Lead) -> User | None:
     """The next rep of the first matching rule's team, round-robin (None if nothing matches)."""
     for rule in (
         LeadRoutingRule.objects.filter(active=True).select_for_update().order_by("position")

@@ -316,6 +316,8 @@ class DealHistory(models.Model):
     )
     from_forecast_category = models.CharField(max_length=10, blank=True)
     to_forecast_category = models.CharField(max_length=10)
+    # Set on rows imported from another system's stage history, so a re-import adds nothing twice.
+    external_id = models.CharField(max_length=64, null=True, blank=True, unique=True)
 
     visibility_owner_field = "deal__owner"
 
@@ -457,6 +459,7 @@ class Activity(models.Model):
     )
     due_at = models.DateTimeField(null=True, blank=True)
     done_at = models.DateTimeField(null=True, blank=True)
+    external_id = models.CharField(max_length=64, null=True, blank=True, unique=True)
     created_at = models.DateTimeField(auto_now_add=True)
     objects = VisibleQuerySet.as_manager()
 

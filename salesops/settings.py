@@ -81,6 +81,7 @@ INSTALLED_APPS = [
     "pghistory",
     "pghistory.admin",
     "salesops.org",
+    "salesops.imports",
     "crm",
     "territories",
     "compensation",
@@ -170,6 +171,21 @@ SALESOPS_HOME_SECTIONS = ["crm.home.pipeline_section"]
 
 # Steps `generate_org` runs after building the org, in order (each app adds its own).
 SALESOPS_GENERATOR_STEPS = ["crm.generate.generate_crm"]
+
+# What spreadsheets can be imported as (each app adds its targets), and the largest file taken.
+SALESOPS_IMPORT_TARGETS = [
+    "salesops.org.importers.UserImport",
+    "crm.importers.AccountImport",
+    "crm.importers.ContactImport",
+    "crm.importers.LeadImport",
+    "crm.importers.DealImport",
+    "crm.importers.DealHistoryImport",
+    "crm.importers.ActivityImport",
+]
+SALESOPS_IMPORT_MAX_BYTES = env.int("SALESOPS_IMPORT_MAX_BYTES", default=50 * 1024 * 1024)
+# Files up to this many rows are checked and imported while the page waits; bigger ones by the
+# Celery worker, with the page following its progress.
+SALESOPS_IMPORT_INLINE_ROWS = env.int("SALESOPS_IMPORT_INLINE_ROWS", default=5000)
 
 # --- API -------------------------------------------------------------------------------------
 REST_FRAMEWORK = {

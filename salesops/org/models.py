@@ -37,6 +37,8 @@ class UserManager(DjangoUserManager.from_queryset(VisibleQuerySet)):
 class User(AbstractUser):
     """A person who signs in. Their role is their group; sales people also have a RepProfile."""
 
+    # The person's id in the system the organisation moved from (e.g. a Salesforce user id).
+    external_id = models.CharField(max_length=64, null=True, blank=True, unique=True)
     objects = UserManager()
 
     # Scoping: a user record is "owned" by the user itself.

@@ -39,12 +39,15 @@ _CRM_ALL = {
     "crm.leadroutingrule": _EDIT,
 }
 _CRM_READ = {label: _VIEW for label in _CRM_ALL}
+# Importing spreadsheets: sales ops and admins (who may then write what each target needs).
+_IMPORTS = {"imports.importjob": _EDIT, "imports.importmapping": _EDIT}
 
 ROLE_PERMISSIONS: dict[Role, dict[str, tuple[str, ...]]] = {
     Role.REP: {"org.user": _VIEW, "org.team": _VIEW, "org.repprofile": _VIEW, **_CRM_SELLING},
     Role.MANAGER: {"org.user": _VIEW, "org.team": _VIEW, "org.repprofile": _VIEW, **_CRM_SELLING},
     Role.OPS: {
         **_CRM_ALL,
+        **_IMPORTS,
         "org.user": _VIEW,
         "org.team": _EDIT,
         "org.repprofile": _EDIT,
@@ -61,6 +64,7 @@ ROLE_PERMISSIONS: dict[Role, dict[str, tuple[str, ...]]] = {
     },
     Role.ADMIN: {
         **_CRM_ALL,
+        **_IMPORTS,
         "org.user": _EDIT,
         "org.team": _EDIT,
         "org.repprofile": _EDIT,

@@ -472,9 +472,11 @@ class DealImport(ImportTarget):
     def _account(self, row, record, accounts, new_accounts, owner, context) -> Account | None:
         """The deal's account; with the option on, a name nobody has yet becomes a new account."""
         text = record["account"]
-        creating = context.options.get("create_missing_accounts") and owner is not None
+        creating = context.options.get("create_missing_accounts")
         if not creating or accounts.matches(text):
             return _resolve(context, row, record, "account", accounts)
+        if owner is None:
+            return None  # the owner's error is reported; a new account needs an owner
         key = text.strip().lower()
         if key not in new_accounts:
             new_accounts[key] = Account(name=text.strip()[:200], owner=owner)

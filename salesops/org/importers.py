@@ -71,7 +71,8 @@ class UserImport(ImportTarget):
                     help="Split into first and last name when those are not mapped."),
         ImportField("is_active", "Active", Kind.BOOLEAN, aliases=("isactive",)),
         ImportField("role", "Role", Kind.CHOICE, choices=[(r.value, r.label) for r in Role]),
-        ImportField("team", "Team", Kind.REFERENCE, help="Team name; reps get a profile there."),
+        ImportField("team", "Team", Kind.REFERENCE,
+                    help="Team name (or Parent/Team); reps get a profile there."),
         ImportField("sales_role", "Sales role", Kind.CHOICE, choices=SalesRole.choices),
         ImportField("hire_date", "Hire date", Kind.DATE),
     )  # fmt: skip
@@ -84,7 +85,11 @@ class UserImport(ImportTarget):
         taken = set(
             User.objects.annotate(u=Lower("username")).values_list("u", flat=True).iterator()
         )
-        teams = Lookup(Team.objects.all(), lambda t: (t.name,), "team")
+        teams = Lookup(
+            Team.objects.select_related("parent"),
+            lambda t: (t.name, f"{t.parent.name}/{t.name}" if t.parent else None),
+            "team",
+        )
         for row, record in records.items():
             values = self._names(record)
             for name in ("email", "is_active"):

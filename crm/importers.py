@@ -10,6 +10,7 @@ Writes are set-based (``bulk_create`` / ``bulk_update``) inside the engine's one
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
@@ -628,6 +629,7 @@ class DealImport(ImportTarget):
         return f"{deal.name} — {deal.stage.name}, {amount}, owner {deal.owner}"
 
 
+@functools.lru_cache(maxsize=4096)
 def _start_of(day: dt.date) -> dt.datetime:
     return timezone.make_aware(dt.datetime.combine(day, dt.time()))
 

@@ -7,6 +7,7 @@ since the dry run) and rolls back entirely if any row fails.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -81,7 +82,8 @@ def _parse(
     for import_field in target.fields:
         if import_field.name not in cells:
             continue
-        parse = parser_for(import_field, date_format)
+        # Cells repeat (dates, stages, amounts): parse each distinct text once.
+        parse = functools.lru_cache(maxsize=65536)(parser_for(import_field, date_format))
         scale = mapping["fields"][import_field.name].get("scale")
         if scale:
             parse = _scaled(parse, Decimal(str(scale)))

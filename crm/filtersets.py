@@ -1,9 +1,20 @@
 """One FilterSet per CRM model, shared by list pages, the API and exports."""
 
 import django_filters
+from django import forms
 from django.db.models import Q
 
-from crm.models import Account, Activity, Contact, Deal, ForecastCategory, Segment
+from crm.models import (
+    Account,
+    Activity,
+    Contact,
+    Deal,
+    ForecastCategory,
+    Lead,
+    LeadSource,
+    LeadStatus,
+    Segment,
+)
 from salesops.org.selectors import team_subtree_ids
 
 
@@ -73,3 +84,30 @@ class ActivityFilterSet(django_filters.FilterSet):
 
     def filter_open_tasks(self, queryset, name, value):
         return queryset.filter(done_at__isnull=value) if value is not None else queryset
+
+
+class LeadFilterSet(django_filters.FilterSet):
+    status = django_filters.ChoiceFilter(choices=LeadStatus.choices)
+    source = django_filters.ChoiceFilter(choices=LeadSource.choices)
+    q = django_filters.CharFilter(method="filter_text", label="Name, company or email contains")
+    mine = django_filters.BooleanFilter(
+        method="filter_mine", label="Only my leads", widget=forms.CheckboxInput
+    )
+
+    class Meta:
+        model = Lead
+        fields = ["status", "owner", "source", "country"]
+
+    def filter_text(self, queryset, name, value):
+        return queryset.filter(
+            Q(first_name__icontains=value)
+            | Q(last_name__icontains=value)
+            | Q(company__icontains=value)
+            | Q(email__icontains=value)
+        )
+
+    def filter_mine(self, queryset, name, value):
+        user = getattr(self.request, "user", None)
+        if not value or user is None:
+            return queryset
+        return queryset.filter(owner=user)

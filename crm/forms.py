@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from django import forms
 
-from crm.models import ActivityKind, Contact, Deal, ForecastCategory, RequirableField, Stage
+from crm.models import (
+    Account,
+    ActivityKind,
+    Contact,
+    Deal,
+    ForecastCategory,
+    LeadStatus,
+    RequirableField,
+    Stage,
+)
+from salesops.org.models import User
 
 
 class MoveFieldsForm(forms.Form):
@@ -69,3 +79,84 @@ class StageForm(forms.Form):
     rot_days = forms.IntegerField(
         min_value=1, required=False, label="Flag deals idle longer than (days)"
     )
+
+
+class IdListField(forms.Field):
+    """Many ids posted under one name (the ticked rows of a list)."""
+
+    widget = forms.MultipleHiddenInput
+    default_error_messages = {
+        "required": "Select at least one deal.",
+        "invalid": "Pick rows from the list.",
+    }
+
+    def to_python(self, value):
+        if not value:
+            return []
+        try:
+            return sorted({int(v) for v in value})
+        except (TypeError, ValueError) as error:
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid") from error
+
+
+class DealBulkForm(forms.Form):
+    """Ticked deals of the list and what to do with them (``action`` is the button pressed)."""
+
+    ACTIONS = [("reassign", "Reassign"), ("close_date", "Set close date")]
+
+    deal = IdListField()
+    action = forms.ChoiceField(choices=ACTIONS)
+    owner = forms.ModelChoiceField(
+        queryset=User.objects.none(), required=False, label="Reassign to", empty_label="Rep…"
+    )
+    close_date = forms.DateField(
+        required=False,
+        label="Set close date to",
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
+
+    def __init__(self, *args, owners=None, **kwargs):
+        kwargs.setdefault("auto_id", "bulk_%s")  # the list's filter form has an owner field too
+        super().__init__(*args, **kwargs)
+        if owners is not None:
+            self.fields["owner"].queryset = owners
+
+    def clean(self):
+        data = super().clean()
+        if data.get("action") == "reassign" and not data.get("owner"):
+            self.add_error("owner", "Pick the rep to give the deals to.")
+        if data.get("action") == "close_date" and not data.get("close_date"):
+            self.add_error("close_date", "Pick the new close date.")
+        return data
+
+
+class LeadStatusForm(forms.Form):
+    status = forms.ChoiceField(
+        choices=[(v, label) for v, label in LeadStatus.choices if v != LeadStatus.CONVERTED]
+    )
+    reason = forms.CharField(max_length=255, required=False, label="Why is the lead disqualified?")
+
+
+class LeadConvertForm(forms.Form):
+    """Convert a lead: a new account named after its company, or an existing one; the deal."""
+
+    account = forms.ModelChoiceField(
+        queryset=Account.objects.none(),
+        required=False,
+        label="Account",
+        help_text="A new account, or one that already exists.",
+    )
+    deal_name = forms.CharField(max_length=200, label="Deal name")
+    amount = forms.DecimalField(max_digits=18, decimal_places=2, min_value=0, required=False)
+    close_date = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+
+    def __init__(self, *args, lead, accounts, suggestions, **kwargs):
+        kwargs.setdefault("initial", {}).setdefault("deal_name", f"{lead.company} – new business")
+        super().__init__(*args, **kwargs)
+        field = self.fields["account"]
+        # Any account in scope is accepted; only the likely ones are offered (not thousands).
+        field.queryset = accounts
+        field.widget.choices = [("", f"New account: {lead.company}")] + [
+            (account.pk, f"{account.name} ({account.domain or 'no domain'})")
+            for account in suggestions
+        ]

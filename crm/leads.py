@@ -14,7 +14,7 @@ from django.utils import timezone
 from crm import services
 from crm.models import Lead, LeadRoutingRule, LeadStatus
 from salesops.audit import audit_context
-from salesops.errors import DomainError, NotFound
+from salesops.errors import DomainError, NotAllowed, NotFound
 from salesops.org.models import RepProfile, User
 from salesops.permissions import restrict
 
@@ -75,6 +75,8 @@ def _my_lead(lead: Lead, acting_user: User) -> Lead:
 def lead_set_status(*, lead: Lead, status: str, acting_user: User, reason: str = "") -> Lead:
     """Work, qualify or disqualify a lead; the first move out of New is the first response."""
     with transaction.atomic(), audit_context(acting_user=acting_user, reason="lead_set_status"):
+        if not acting_user.has_perm("crm.change_lead"):
+            raise NotAllowed("Your role does not allow changing leads.")
         lead = _my_lead(lead, acting_user)
         if lead.status == LeadStatus.CONVERTED:
             raise DomainError("This lead was converted; work on its deal instead.")
@@ -101,6 +103,8 @@ def lead_convert(
 ):
     """Turn a lead into an account (or use ``account``), a contact and a deal, in one step."""
     with transaction.atomic(), audit_context(acting_user=acting_user, reason="lead_convert"):
+        if not acting_user.has_perm("crm.change_lead"):
+            raise NotAllowed("Your role does not allow changing leads.")
         lead = _my_lead(lead, acting_user)
         if lead.status in (LeadStatus.CONVERTED, LeadStatus.DISQUALIFIED):
             raise DomainError(

@@ -9,10 +9,10 @@ import datetime as dt
 from dataclasses import dataclass
 
 from django.db.models import Count, Exists, F, OuterRef, QuerySet, Value
-from django.db.models.functions import Lower, Replace
+from django.db.models.functions import Concat, Lower, Replace
 from django.utils import timezone
 
-from crm.models import Account, Activity, Deal
+from crm.models import Account, Activity, Contact, Deal
 from salesops.org.models import User
 
 NO_ACTIVITY_DAYS = 14
@@ -79,6 +79,51 @@ def likely_duplicate_accounts(*, user: User, limit: int = 50) -> list[dict]:
     return groups
 
 
+def likely_duplicate_contacts(*, user: User, limit: int = 50) -> list[dict]:
+    """Groups of contacts with the same email (any case), or the same full name (case and
+    spaces ignored) at the same account. Four queries whatever the number of groups."""
+    contacts = Contact.objects.visible_to(user).annotate(
+        email_key=Lower("email"),
+        name_key=Replace(Lower(Concat("first_name", "last_name")), Value(" "), Value("")),
+    )
+    emails = [
+        row["email_key"]
+        for row in contacts.exclude(email="")
+        .values("email_key")
+        .annotate(n=Count("pk"))
+        .filter(n__gt=1)
+        .order_by("-n", "email_key")[:limit]
+    ]
+    names = [
+        (row["account_id"], row["name_key"])
+        for row in contacts.values("account_id", "name_key")
+        .annotate(n=Count("pk"))
+        .filter(n__gt=1)
+        .order_by("-n", "account_id", "name_key")[:limit]
+    ]
+    related = contacts.select_related("account", "owner").order_by("pk")
+    groups: list[dict] = []
+    if emails:
+        members: dict[str, list] = {key: [] for key in emails}
+        for contact in related.filter(email_key__in=emails):
+            members[contact.email_key].append(contact)
+        groups += [{"reason": f"same email {key}", "contacts": members[key]} for key in emails]
+    if names:
+        members = {key: [] for key in names}
+        in_groups = related.filter(
+            account_id__in={a for a, _ in names}, name_key__in={k for _, k in names}
+        )
+        for contact in in_groups:
+            if (contact.account_id, contact.name_key) in members:
+                members[(contact.account_id, contact.name_key)].append(contact)
+        for key in names:
+            ids = {c.pk for c in members[key]}
+            if not any(ids == {c.pk for c in g["contacts"]} for g in groups):
+                account = members[key][0].account
+                groups.append({"reason": f"same name at {account}", "contacts": members[key]})
+    return groups
+
+
 def summary(*, user: User) -> list[dict]:
     """Each check with its count and first rows."""
     return [
@@ -91,4 +136,10 @@ def summary(*, user: User) -> list[dict]:
     ]
 
 
-__all__ = ["CHECKS", "deals_failing", "likely_duplicate_accounts", "summary"]
+__all__ = [
+    "CHECKS",
+    "deals_failing",
+    "likely_duplicate_accounts",
+    "likely_duplicate_contacts",
+    "summary",
+]

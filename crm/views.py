@@ -4,20 +4,33 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from crm import selectors, services
-from crm.filtersets import DealFilterSet
-from crm.forms import ActivityForm, DealEditForm, MoveFieldsForm, StageForm
-from crm.models import Pipeline, Stage
+from crm import bulk_actions, leads, merge, selectors, services
+from crm.filtersets import AccountFilterSet, DealFilterSet, LeadFilterSet
+from crm.forms import (
+    ActivityForm,
+    DealBulkForm,
+    DealEditForm,
+    LeadConvertForm,
+    LeadStatusForm,
+    MoveFieldsForm,
+    StageForm,
+)
+from crm.models import Account, Contact, LeadStatus, Pipeline, Segment, Stage
 from crm.rules import deal_values, missing_fields
 from crm.services import DealConflict
 from salesops.errors import DomainError
 from salesops.exports import EXPORT_FORMATS, export_response
 from salesops.org.models import User
+from salesops.org.roles import Role
+from salesops.permissions import can_see
 
 
 @login_required
@@ -116,7 +129,8 @@ def deal_detail(request, pk: int):
             "stages": stages,
             "won_stage": next((s for s in stages if s.is_won), None),
             "lost_stage": next((s for s in stages if s.is_lost), None),
-            "timeline": selectors.deal_timeline(deal),
+            "account_visible": can_see(request.user, deal.account),
+            "timeline": selectors.deal_timeline_with_audit(deal),
             "activity_form": ActivityForm(),
             "days_in_stage": selectors.days_in_stage(deal),
         },
@@ -151,11 +165,62 @@ def deal_list(request):
     page = Paginator(deals, 50).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
+    can_bulk = request.user.role in bulk_actions.BULK_ROLES
     return render(
         request,
         "crm/deal_list.html",
-        {"filterset": filterset, "page": page, "query": query.urlencode(), "sort": ordering},
+        {
+            "filterset": filterset,
+            "page": page,
+            "query": query.urlencode(),
+            "sort": ordering,
+            "visible_accounts": selectors.visible_account_ids(
+                request.user, {deal.account_id for deal in page}
+            ),
+            "bulk_form": (
+                DealBulkForm(owners=selectors.deal_owner_choices(request.user))
+                if can_bulk
+                else None
+            ),
+            "back": request.get_full_path(),
+        },
     )
+
+
+@login_required
+@require_POST
+def deal_bulk(request):
+    """Reassign the ticked deals or set their close date (managers and sales ops)."""
+    if request.user.role not in bulk_actions.BULK_ROLES:
+        raise PermissionDenied
+    back = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(back, {request.get_host()}, request.is_secure()):
+        back = reverse("crm:deal_list")
+    form = DealBulkForm(request.POST, owners=selectors.deal_owner_choices(request.user))
+    if not form.is_valid():
+        for errors in form.errors.values():
+            for error in errors:
+                messages.error(request, error)
+        return redirect(back)
+    data = form.cleaned_data
+    try:
+        if data["action"] == "reassign":
+            result = bulk_actions.deals_reassign(
+                deal_ids=data["deal"], owner=data["owner"], acting_user=request.user
+            )
+        else:
+            result = bulk_actions.deals_set_close_date(
+                deal_ids=data["deal"], close_date=data["close_date"], acting_user=request.user
+            )
+    except DomainError as error:
+        messages.error(request, error.message)
+    else:
+        n = len(result.updated)
+        text = f"{n} deal{'' if n == 1 else 's'} updated."
+        if result.unchanged:
+            text += f" {result.unchanged} already had that value."
+        messages.success(request, text)
+    return redirect(back)
 
 
 @login_required
@@ -240,5 +305,281 @@ def data_quality(request):
         {
             "checks": quality.summary(user=request.user),
             "duplicates": quality.likely_duplicate_accounts(user=request.user),
+            "duplicate_contacts": quality.likely_duplicate_contacts(user=request.user),
+            "can_merge": request.user.role in merge.MERGE_ROLES,
         },
+    )
+
+
+def _scoped_filter_form(filterset, user: User):
+    """Only offer owners in ``user``'s scope in a list's filter form (people who left too)."""
+    form = filterset.form
+    if "owner" in form.fields:
+        form.fields["owner"].queryset = User.objects.visible_to(user)
+    return form
+
+
+def _sorted_page(request, queryset, allowed: set[str], default: str):
+    ordering = request.GET.get("sort", default)
+    rows = queryset.order_by(ordering if ordering in allowed else default, "pk")
+    page = Paginator(rows, 50).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    query.pop("sort", None)
+    return page, query.urlencode(), ordering
+
+
+def _segment_label(segment: str) -> str:
+    return Segment(segment).label if segment else ""
+
+
+ACCOUNT_LIST_FILTERS = ("q", "owner", "segment", "industry", "country", "region")
+ACCOUNT_SORTS = {"name", "-name", "employees", "-employees", "created_at", "-created_at"}
+
+
+@login_required
+@permission_required("crm.view_account", raise_exception=True)
+def account_list(request):
+    """Accounts in scope, filtered with ``AccountFilterSet`` (and ``?parent=`` from a link)."""
+    filterset = AccountFilterSet(request.GET, queryset=selectors.accounts_for_list(request.user))
+    form = _scoped_filter_form(filterset, request.user)
+    page, query, sort = _sorted_page(request, filterset.qs, ACCOUNT_SORTS, "name")
+    for account in page:
+        account.segment_label = _segment_label(account.segment)
+    return render(
+        request,
+        "crm/account_list.html",
+        {
+            "filterset": filterset,
+            "filter_fields": [form[name] for name in ACCOUNT_LIST_FILTERS],
+            "page": page,
+            "query": query,
+            "sort": sort,
+        },
+    )
+
+
+ACCOUNT_EXPORT_COLUMNS = [
+    ("id", "Id"), ("name", "Account"), ("domain", "Domain"), ("website", "Website"),
+    ("industry", "Industry"), ("employees", "Employees"), ("segment", "Segment"),
+    ("annual_revenue", "Annual revenue"), ("revenue_currency", "Revenue currency"),
+    ("country", "Country"), ("region", "Region"), ("city", "City"),
+    ("postal_code", "Postal code"), ("parent__name", "Parent account"),
+    ("owner__username", "Owner"), ("created_at", "Created"), ("external_id", "External id"),
+]  # fmt: skip
+
+
+@login_required
+@permission_required("crm.view_account", raise_exception=True)
+def account_export(request, fmt: str):
+    """The account list as filtered on screen, in the caller's scope, as CSV or XLSX."""
+    if fmt not in EXPORT_FORMATS:
+        raise Http404
+    filterset = AccountFilterSet(request.GET, queryset=selectors.accounts_for_list(request.user))
+    _scoped_filter_form(filterset, request.user)
+    rows = filterset.qs.order_by("name", "pk").values_list(
+        *[field for field, _ in ACCOUNT_EXPORT_COLUMNS]
+    )
+    return export_response(
+        headers=[label for _, label in ACCOUNT_EXPORT_COLUMNS],
+        rows=rows.iterator(chunk_size=5000),
+        filename="accounts",
+        fmt=fmt,
+    )
+
+
+@login_required
+def account_detail(request, pk: int):
+    """An account: its details, deals (open first), contacts, child accounts, activities."""
+    account = selectors.account_detail(user=request.user, pk=pk)
+    if account is None:
+        raise Http404
+    account.segment_label = _segment_label(account.segment)
+    return render(
+        request,
+        "crm/account_detail.html",
+        {"account": account, **selectors.account_page(user=request.user, account=account)},
+    )
+
+
+LEAD_SORTS = {"created_at", "-created_at", "company", "-company", "last_name", "-last_name"}
+
+
+@login_required
+@permission_required("crm.view_lead", raise_exception=True)
+def lead_list(request):
+    """Leads in scope (a rep's own), filtered by status, owner, source and text."""
+    filterset = LeadFilterSet(
+        request.GET, queryset=selectors.leads_for_list(request.user), request=request
+    )
+    form = _scoped_filter_form(filterset, request.user)
+    page, query, sort = _sorted_page(request, filterset.qs, LEAD_SORTS, "-created_at")
+    is_rep = request.user.role == Role.REP
+    return render(
+        request,
+        "crm/lead_list.html",
+        {
+            "filterset": filterset,
+            # A rep's list is their own leads already: no owner filter, no "only mine".
+            "filter_fields": [
+                form[name]
+                for name in ("q", "status", "source", "owner", "mine")
+                if not (is_rep and name in ("owner", "mine"))
+            ],
+            "page": page,
+            "query": query,
+            "sort": sort,
+            "title": "My leads" if is_rep else "Leads",
+        },
+    )
+
+
+def _lead_or_404(request, pk: int):
+    lead = selectors.lead_detail(user=request.user, pk=pk)
+    if lead is None:
+        raise Http404
+    return lead
+
+
+def _convert_form(request, lead, data=None):
+    return LeadConvertForm(
+        data,
+        lead=lead,
+        accounts=Account.objects.visible_to(request.user),
+        suggestions=selectors.lead_account_suggestions(user=request.user, lead=lead),
+    )
+
+
+def _lead_page(request, lead, *, status_form=None, convert_form=None):
+    can_change = request.user.has_perm("crm.change_lead")
+    open_lead = lead.status not in (LeadStatus.CONVERTED, LeadStatus.DISQUALIFIED)
+    return render(
+        request,
+        "crm/lead_detail.html",
+        {
+            "lead": lead,
+            "segment": _segment_label(lead.segment),
+            "can_change": can_change and lead.status != LeadStatus.CONVERTED,
+            # A refused conversion keeps its form (and the reason) on screen.
+            "can_convert": (can_change and open_lead and request.user.has_perm("crm.add_deal"))
+            or bool(convert_form and convert_form.errors),
+            "next_statuses": [
+                (value, label)
+                for value, label in LeadStatus.choices
+                if value not in (lead.status, LeadStatus.CONVERTED, LeadStatus.DISQUALIFIED)
+            ],
+            "status_form": status_form or LeadStatusForm(),
+            "convert_form": convert_form or _convert_form(request, lead),
+            **selectors.lead_page(user=request.user, lead=lead),
+        },
+    )
+
+
+@login_required
+def lead_detail(request, pk: int):
+    return _lead_page(request, _lead_or_404(request, pk))
+
+
+@login_required
+@require_POST
+@permission_required("crm.change_lead", raise_exception=True)
+def lead_status(request, pk: int):
+    """Work, qualify or disqualify (with the reason) a lead."""
+    lead = _lead_or_404(request, pk)
+    form = LeadStatusForm(request.POST)
+    if form.is_valid():
+        try:
+            leads.lead_set_status(
+                lead=lead,
+                status=form.cleaned_data["status"],
+                reason=form.cleaned_data["reason"],
+                acting_user=request.user,
+            )
+        except DomainError as error:
+            field = "reason" if error.field == "disqualify_reason" else error.field
+            form.add_error(field if field in form.fields else None, error.message)
+        else:
+            label = LeadStatus(form.cleaned_data["status"]).label.lower()
+            messages.success(request, f"Lead marked {label}.")
+            return redirect("crm:lead_detail", pk=pk)
+    return _lead_page(request, lead, status_form=form)
+
+
+@login_required
+@require_POST
+@permission_required("crm.change_lead", raise_exception=True)
+def lead_convert(request, pk: int):
+    """Turn the lead into an account (new or existing), a contact and a deal."""
+    lead = _lead_or_404(request, pk)
+    form = _convert_form(request, lead, request.POST)
+    if form.is_valid():
+        try:
+            deal = leads.lead_convert(lead=lead, acting_user=request.user, **form.cleaned_data)
+        except DomainError as error:
+            form.add_error(error.field if error.field in form.fields else None, error.message)
+        else:
+            messages.success(request, f"Lead converted: deal '{deal.name}' created.")
+            return redirect("crm:deal_detail", pk=deal.pk)
+    return _lead_page(request, lead, convert_form=form)
+
+
+def _merge_view(request, *, model, noun: str, plan_fn, merge_fn):
+    """Confirm (GET: what will move) and merge (POST) two records picked on the quality page."""
+    if request.user.role not in merge.MERGE_ROLES:
+        raise PermissionDenied
+    params = request.POST if request.method == "POST" else request.GET
+    ids = {}
+    for key in ("survivor", "loser"):
+        try:
+            ids[key] = int(params.get(key, ""))
+        except ValueError:
+            raise Http404 from None
+    records = model.objects.visible_to(request.user).in_bulk(ids.values())
+    if ids["survivor"] not in records or ids["loser"] not in records:
+        raise Http404
+    survivor, loser = records[ids["survivor"]], records[ids["loser"]]
+    error = None
+    if survivor.pk == loser.pk:
+        error = f"Pick two different {noun}s: one to keep and one to merge into it."
+    elif request.method == "POST":
+        try:
+            kept = merge_fn(survivor=survivor, loser=loser, acting_user=request.user)
+        except DomainError as refusal:
+            error = refusal.message
+        else:
+            messages.success(request, f"Merged {loser} into {kept}.")
+            return redirect("crm:data_quality")
+    return render(
+        request,
+        "crm/merge_confirm.html",
+        {
+            "noun": noun,
+            "plan": plan_fn(survivor=survivor, loser=loser) if survivor.pk != loser.pk else None,
+            "survivor": survivor,
+            "loser": loser,
+            "error": error,
+        },
+        status=400 if error else 200,
+    )
+
+
+@login_required
+def account_merge(request):
+    return _merge_view(
+        request,
+        model=Account,
+        noun="account",
+        plan_fn=merge.account_merge_plan,
+        merge_fn=merge.account_merge,
+    )
+
+
+@login_required
+def contact_merge(request):
+    return _merge_view(
+        request,
+        model=Contact,
+        noun="contact",
+        plan_fn=merge.contact_merge_plan,
+        merge_fn=merge.contact_merge,
     )

@@ -122,7 +122,9 @@ def test_a_stage_ops_add_with_exit_criteria_is_enforced_on_import(org, ops, pipe
         forecast_category="best_case", required_fields=["primary_contact"], position=3,
     )  # fmt: skip
     report = deals(csv_bytes("D-1,Robots,Acme,rep_east,Security review,10,2026-12-31,x,"), ops)
-    assert errors(report) == [(2, "Primary contact", "stage Security review needs: Primary contact")]
+    assert errors(report) == [
+        (2, "Primary contact", "stage Security review needs: Primary contact")
+    ]
 
 
 def test_reimport_updates_by_external_id_with_history_and_version(org, ops, pipeline, acme):
@@ -182,7 +184,9 @@ def test_xlsx_files_import_like_csv(org, ops, pipeline, acme):
 
 def test_a_mapping_that_leaves_a_required_field_unfilled_is_refused(ops, pipeline):
     mapping = {"fields": {"name": {"column": "Deal"}}, "options": {}}
-    with pytest.raises(DomainError, match="Map a column \\(or set a default\\) for: Account, Stage"):
+    with pytest.raises(
+        DomainError, match="Map a column \\(or set a default\\) for: Account, Stage"
+    ):
         deals(csv_bytes("D-1,Robots,Acme,rep_east,Discovery,,,,"), ops, mapping=mapping)
 
 

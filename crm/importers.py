@@ -466,8 +466,9 @@ class DealImport(ImportTarget):
                 plan.updates.append((row, deal, changes))
             else:
                 plan.unchanged += 1
-        plan.notes += [f"New account: {name}" for name in sorted(new_accounts)][:50]
-        self._new_accounts = list(new_accounts.values())
+        created = sorted(new_accounts.values(), key=lambda a: a.name)
+        plan.notes += [f"New account: {a.name}" for a in created][:50]
+        plan.extra["new_accounts"] = created
         return plan
 
     def _account(self, row, record, accounts, new_accounts, owner, context) -> Account | None:
@@ -593,7 +594,7 @@ class DealImport(ImportTarget):
 
     def write(self, plan: Plan, context: ImportContext) -> dict[str, int]:
         now, user = context.now, context.acting_user
-        new_accounts = [a for a in getattr(self, "_new_accounts", []) if a.pk is None]
+        new_accounts = plan.extra.get("new_accounts", [])
         Account.objects.bulk_create(new_accounts, batch_size=BATCH)
         deals = []
         for _, deal in plan.creates:

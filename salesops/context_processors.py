@@ -14,8 +14,11 @@ class NavItem:
     label: str
     url_name: str
     roles: frozenset[Role] | None = None  # None: every signed-in user
+    permission: str | None = None  # also needed, when set (e.g. "imports.add_importjob")
 
-    def visible_for(self, role: Role | None) -> bool:
+    def visible_for(self, role: Role | None, user=None) -> bool:
+        if self.permission is not None and (user is None or not user.has_perm(self.permission)):
+            return False
         return self.roles is None or role in self.roles
 
 
@@ -23,8 +26,12 @@ NAV_ITEMS = [
     NavItem("Home", "home"),
     NavItem("Board", "crm:board", frozenset({Role.REP, Role.MANAGER, Role.OPS, Role.ADMIN})),
     NavItem("Deals", "crm:deal_list"),
+    # Every role may view accounts and leads (its scope narrows which ones).
+    NavItem("Accounts", "crm:account_list", frozenset(Role)),
+    NavItem("Leads", "crm:lead_list", frozenset(Role)),
     NavItem("Pipelines", "crm:pipeline_settings", frozenset({Role.OPS, Role.ADMIN})),
     NavItem("Data quality", "crm:data_quality", frozenset({Role.OPS, Role.ADMIN})),
+    NavItem("Import", "imports:list", permission="imports.add_importjob"),
     NavItem(
         "Teams", "org:team_list", frozenset({Role.MANAGER, Role.OPS, Role.FINANCE, Role.ADMIN})
     ),
@@ -44,6 +51,6 @@ def navigation(request) -> dict:
     items = [
         {"label": item.label, "url": reverse(item.url_name), "active": item.url_name == current}
         for item in NAV_ITEMS
-        if item.visible_for(role)
+        if item.visible_for(role, user)
     ]
     return {"nav_items": items, "user_role": role, "show_admin_link": user.is_staff}

@@ -78,9 +78,11 @@ def import_validate(*, acting_user: User, job_id: int) -> ImportJob:
             mapping=job.mapping, acting_user=acting_user, commit=False,
         )  # fmt: skip
     except DomainError as error:
-        return _record(job, ImportStatus.INVALID, {"problem": error.message, "error_count": 1})
+        return _record(
+            job, ImportStatus.INVALID, {"problem": error.message, "error_count": 1}, job.mapping
+        )
     status = ImportStatus.READY if outcome.ok else ImportStatus.INVALID
-    return _record(job, status, outcome.report, validated=True)
+    return _record(job, status, outcome.report, job.mapping, validated=True)
 
 
 def import_commit(*, acting_user: User, job_id: int) -> ImportJob:
@@ -146,10 +148,14 @@ def mapping_save(*, acting_user: User, job: ImportJob, name: str) -> ImportMappi
         return saved
 
 
-def _record(job: ImportJob, status: str, report: dict, validated: bool = False) -> ImportJob:
+def _record(
+    job: ImportJob, status: str, report: dict, mapping: dict, validated: bool = False
+) -> ImportJob:
+    """Store a check's report, unless the job was committed or its mapping changed meanwhile
+    (the report of a check of the old mapping must not make the new one look checked)."""
     with transaction.atomic():
         job = ImportJob.objects.select_for_update().get(pk=job.pk)
-        if job.status == ImportStatus.COMMITTED:
+        if job.status == ImportStatus.COMMITTED or job.mapping != mapping:
             return job
         job.status, job.report = status, report
         if validated:
@@ -171,3 +177,12 @@ def _my_job(user: User, job_id: int, lock: bool = False) -> ImportJob:
 def _require_not_committed(job: ImportJob) -> None:
     if job.status == ImportStatus.COMMITTED:
         raise DomainError("This file has been imported already; upload it again to re-import.")
+
+
+def import_mark_failed(*, job_id: int, problem: str) -> None:
+    """Record that a check or import crashed; nothing was written (its transaction rolled back)."""
+    with transaction.atomic():
+        job = ImportJob.objects.select_for_update().filter(pk=job_id).first()
+        if job is not None and job.status != ImportStatus.COMMITTED:
+            job.status, job.report = ImportStatus.FAILED, {"problem": problem, "error_count": 1}
+            job.save(update_fields=["status", "report"])

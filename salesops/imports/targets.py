@@ -66,6 +66,7 @@ class Plan:
     updates: list[Any] = field(default_factory=list)
     unchanged: int = 0
     notes: list[str] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)  # anything else ``write`` needs
 
     def summary(self) -> dict[str, int]:
         return {

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 from celery import shared_task
 
 from salesops.imports import services
@@ -10,11 +12,23 @@ from salesops.org.models import User
 
 @shared_task(name="salesops.imports.tasks.validate")
 def validate(job_id: int, user_id: int) -> str:
-    job = services.import_validate(acting_user=User.objects.get(pk=user_id), job_id=job_id)
+    with _failure_recorded(job_id):
+        job = services.import_validate(acting_user=User.objects.get(pk=user_id), job_id=job_id)
     return job.status
 
 
 @shared_task(name="salesops.imports.tasks.commit")
 def commit(job_id: int, user_id: int) -> str:
-    job = services.import_commit(acting_user=User.objects.get(pk=user_id), job_id=job_id)
+    with _failure_recorded(job_id):
+        job = services.import_commit(acting_user=User.objects.get(pk=user_id), job_id=job_id)
     return job.status
+
+
+@contextmanager
+def _failure_recorded(job_id: int):
+    """An unexpected crash marks the job failed (visible on its page), then re-raises."""
+    try:
+        yield
+    except Exception as error:
+        services.import_mark_failed(job_id=job_id, problem=f"{type(error).__name__}: {error}")
+        raise

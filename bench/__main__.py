@@ -1,4 +1,5 @@
-"""``python -m bench [--repeat N] [--generator-runs N] [--regenerate]``: run every benchmark."""
+"""``python -m bench [--repeat N] [--moves N] [--generator-runs N] [--regenerate]
+[--pages-only | --skip-generator]``: run every benchmark."""
 
 from __future__ import annotations
 
@@ -13,13 +14,27 @@ def main(argv: list[str] | None = None) -> int:
         "--repeat", type=int, default=50, help="timed requests per page (default 50)"
     )
     parser.add_argument(
+        "--moves",
+        type=int,
+        default=200,
+        help="timed API deal moves, forward and back (default 200)",
+    )
+    parser.add_argument(
         "--generator-runs", type=int, default=1, help="timed generate_org runs (default 1)"
     )
     parser.add_argument(
         "--regenerate", action="store_true", help="rebuild the large org before measuring"
     )
-    parser.add_argument(
-        "--pages-only", action="store_true", help="skip the (minutes-long) generator benchmark"
+    only = parser.add_mutually_exclusive_group()
+    only.add_argument(
+        "--pages-only",
+        action="store_true",
+        help="only the page timings: no deal moves (nothing written), no generator benchmark",
+    )
+    only.add_argument(
+        "--skip-generator",
+        action="store_true",
+        help="pages and deal moves, without the (minutes-long) generator benchmark",
     )
     args = parser.parse_args(argv)
 
@@ -28,16 +43,24 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     setup_django()
     # Imported after setup: these modules import Django models and settings.
-    from bench import generator, pages, report
+    from bench import generator, moves, pages, report
     from bench.environment import ensure_large_org
 
     print(f"bench: {ensure_large_org(regenerate=args.regenerate)}", flush=True)
-    # Pages first: the generator benchmark replaces the org (same seed, so the same rows).
-    results = pages.run(repeat=args.repeat)
+    manager = pages.wide_manager()
+    print(f"bench: {manager.describe()}", flush=True)
+    # Pages first, read-only; then the moves, which write (and put every deal back); then the
+    # generator, which replaces the org (same seed, so the same rows).
+    results = pages.run(repeat=args.repeat, manager=manager)
+    notes = [pages.FLOOR_NOTE]
     if not args.pages_only:
+        results += moves.run(moves=args.moves, manager=manager)
+        notes.append(moves.FLOOR_NOTE)
+    if not (args.pages_only or args.skip_generator):
         results += generator.run(runs=args.generator_runs)
+        notes.append(generator.FLOOR_NOTE)
     print()
-    print(report.render(results, [pages.FLOOR_NOTE, generator.FLOOR_NOTE]))
+    print(report.render(results, notes))
     print(f"\nbench: done in {time.perf_counter() - started:.0f} s")
     return 0
 

@@ -6,17 +6,30 @@ from collections.abc import Sequence
 
 from bench.measure import Result
 
-_HEADERS = ("benchmark", "measured", "floor", "ratio", "detail")
+_HEADERS = ("benchmark", "p50", "floor p50", "ratio", "p95", "floor p95", "p95 ratio", "detail")
 
 
 def render(results: Sequence[Result], floor_notes: Sequence[str]) -> str:
-    """A plain-text table, aligned for a terminal and readable when pasted into a PR."""
+    """A plain-text table, aligned for a terminal and readable when pasted into a PR.
+
+    ``p50``/``floor p50``/``ratio`` hold the measured figure for rows without percentiles (the
+    rates: moves per second, rows per second); their ``p95`` cells are blank.
+    """
     rows = [
-        (r.name, _value(r.value, r.unit), _value(r.floor, r.unit), f"{r.ratio:.1f}x", r.detail)
+        (
+            r.name,
+            _value(r.value, r.unit),
+            _value(r.floor, r.unit),
+            f"{r.ratio:.1f}x",
+            "" if r.p95 is None else _value(r.p95, r.unit),
+            "" if r.floor_p95 is None else _value(r.floor_p95, r.unit),
+            "" if r.p95_ratio is None else f"{r.p95_ratio:.1f}x",
+            r.detail,
+        )
         for r in results
     ]
     widths = [max(len(str(c)) for c in column) for column in zip(_HEADERS, *rows, strict=False)]
-    right = {1, 2, 3}  # numbers line up on the right
+    right = {1, 2, 3, 4, 5, 6}  # numbers line up on the right
 
     def line(cells: Sequence[str]) -> str:
         parts = [
@@ -33,4 +46,6 @@ def render(results: Sequence[Result], floor_notes: Sequence[str]) -> str:
 def _value(value: float, unit: str) -> str:
     if unit == "ms":
         return f"{value:.2f} ms"
+    if value < 100:
+        return f"{value:,.1f} {unit}"
     return f"{value:,.0f} {unit}"

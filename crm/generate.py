@@ -5,8 +5,15 @@ stage has a pass rate and a mean dwell time, close dates slip when a deal runs p
 the history rows are the moves the simulation made, so cycle length, win rate, conversion and
 slippage computed later from history come out realistic. Same seed, same rows.
 
+Besides the moves, a deal's history has what happens while it sits in a stage: its close date
+slips (again, if it runs past the new one), its amount is re-scoped, its rep overrides the
+forecast category. Every scale gets ~5 history rows per deal (~5M for the large 1M deals).
+
 Rows are written with COPY. The audit triggers are switched off for these bulk tables while
-they load (when the database role may do so): a generated history is not a person's edit.
+they load (when the database role may do so): a generated history is not a person's edit. The
+tables' secondary indexes are dropped for the load and built again after it (one sort each
+instead of millions of single inserts), all in the generator's transaction. Faker draws names
+without its frequency weights: real names either way, and en_US is ~10x faster so.
 """
 
 from __future__ import annotations
@@ -14,8 +21,11 @@ from __future__ import annotations
 import datetime as dt
 import math
 import random
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
+from itertools import accumulate
 
 from django.db import connection
 from faker import Faker
@@ -40,6 +50,12 @@ class StageSpec:
     pass_rate: float = 0.0  # chance of moving on from this (open) stage rather than being lost
     mean_days: float = 0.0  # mean dwell in this (open) stage
     rot_days: int | None = None
+    # While a deal sits in this (open) stage: the chance its amount is re-scoped (sizing, a
+    # quote, a discount), and the forecast category its rep may call instead of the stage's
+    # (``override``) with the chance they do (``override_rate``).
+    rescope: float = 0.0
+    override: str | None = None
+    override_rate: float = 0.0
 
 
 def _closing(won_required: list[str]) -> list[StageSpec]:
@@ -54,25 +70,32 @@ PIPELINES: dict[str, tuple[str, list[StageSpec]]] = {
         "New Business",
         [
             StageSpec("Prospecting", 10, ForecastCategory.PIPELINE, [], pass_rate=0.72, mean_days=15, rot_days=30),
-            StageSpec("Discovery", 20, ForecastCategory.PIPELINE, RF, pass_rate=0.72, mean_days=25, rot_days=30),
-            StageSpec("Proposal", 50, ForecastCategory.BEST_CASE, RFN, pass_rate=0.75, mean_days=20, rot_days=21),
-            StageSpec("Negotiation", 80, ForecastCategory.COMMIT, RFN, pass_rate=0.78, mean_days=15, rot_days=14),
+            StageSpec("Discovery", 20, ForecastCategory.PIPELINE, RF, pass_rate=0.72, mean_days=25, rot_days=30,
+                      rescope=0.5, override=ForecastCategory.BEST_CASE, override_rate=0.2),
+            StageSpec("Proposal", 50, ForecastCategory.BEST_CASE, RFN, pass_rate=0.75, mean_days=20, rot_days=21,
+                      rescope=0.7, override=ForecastCategory.COMMIT, override_rate=0.4),
+            StageSpec("Negotiation", 80, ForecastCategory.COMMIT, RFN, pass_rate=0.78, mean_days=15, rot_days=14,
+                      rescope=0.5, override=ForecastCategory.BEST_CASE, override_rate=0.15),
             *_closing(RF),
         ],
     ),
     DealType.EXPANSION: (
         "Expansion",
         [
-            StageSpec("Qualified", 30, ForecastCategory.PIPELINE, RF, pass_rate=0.7, mean_days=14, rot_days=30),
-            StageSpec("Proposal", 60, ForecastCategory.BEST_CASE, RFN, pass_rate=0.75, mean_days=14, rot_days=21),
+            StageSpec("Qualified", 30, ForecastCategory.PIPELINE, RF, pass_rate=0.7, mean_days=14, rot_days=30,
+                      rescope=0.4, override=ForecastCategory.BEST_CASE, override_rate=0.2),
+            StageSpec("Proposal", 60, ForecastCategory.BEST_CASE, RFN, pass_rate=0.75, mean_days=14, rot_days=21,
+                      rescope=0.5, override=ForecastCategory.COMMIT, override_rate=0.3),
             *_closing(RF),
         ],
     ),
     DealType.RENEWAL: (
         "Renewal",
         [
-            StageSpec("Renewal due", 70, ForecastCategory.COMMIT, RF, pass_rate=0.85, mean_days=25, rot_days=45),
-            StageSpec("Negotiation", 85, ForecastCategory.COMMIT, RFN, pass_rate=0.9, mean_days=12, rot_days=21),
+            StageSpec("Renewal due", 70, ForecastCategory.COMMIT, RF, pass_rate=0.85, mean_days=25, rot_days=45,
+                      rescope=0.5, override=ForecastCategory.BEST_CASE, override_rate=0.25),
+            StageSpec("Negotiation", 85, ForecastCategory.COMMIT, RFN, pass_rate=0.9, mean_days=12, rot_days=21,
+                      rescope=0.4),
             *_closing(RF),
         ],
     ),
@@ -95,6 +118,18 @@ OFFERINGS = {
     DealType.RENEWAL: ["Support renewal", "Maintenance plan renewal"],
 }
 NEXT_STEPS = ["Send proposal", "Pricing call", "Security review", "Demo for the team", "Call CFO"]
+# Changes between moves (see ``_stage_events``): how far a close date slips, how often a deal
+# past its new close date slips again, and the factors a re-scoped amount is multiplied by.
+SLIP_DAYS = [14, 30, 45]
+RESLIP_RATE = 0.6
+MAX_RESCOPES = 2
+RESCOPE_FACTORS = [0.7, 0.8, 0.85, 0.9, 0.95, 1.1, 1.15, 1.2, 1.3, 1.5]
+# changed_fields of history rows as PostgreSQL array literals: COPY takes them as they are, which
+# is cheaper than adapting millions of Python lists, and the single-field ones are shared.
+_CREATED = "{created}"
+_SLIPPED = "{close_date}"
+_RESCOPED = "{amount}"
+_OVERRIDDEN = "{forecast_category}"
 ACTIVITY_SUBJECTS = {
     "call": "Discovery call",
     "meeting": "Stakeholder meeting",
@@ -107,6 +142,17 @@ def generate_crm(org: GeneratedOrg) -> dict[str, int]:
     return _CrmBuilder(org).build()
 
 
+class _Plan(tuple):
+    """A pipeline as the simulation walks it: open stages (with specs), won, lost, mean cycle."""
+
+    @classmethod
+    def of(cls, pipeline_stages: list[tuple[Stage, StageSpec]]) -> _Plan:
+        open_stages = [(s, spec) for s, spec in pipeline_stages if not s.is_closed]
+        won = next(s for s, _ in pipeline_stages if s.is_won)
+        lost = next(s for s, _ in pipeline_stages if s.is_lost)
+        return cls((open_stages, won, lost, sum(spec.mean_days for _, spec in open_stages)))
+
+
 class _CrmBuilder:
     def __init__(self, org: GeneratedOrg):
         self.org = org
@@ -116,7 +162,7 @@ class _CrmBuilder:
 
     def faker(self, locale: str) -> Faker:
         if locale not in self.fakers:
-            fake = Faker(locale)
+            fake = Faker(locale, use_weighting=False)
             fake.seed_instance(self.org.seed)
             self.fakers[locale] = fake
         return self.fakers[locale]
@@ -129,16 +175,14 @@ class _CrmBuilder:
         deals, history, activities = self._deals(accounts, stages)
         leads = self._leads()
         rows = {}
-        with triggers_disabled():
+        with triggers_disabled(), _indexes_deferred(*BULK_TABLES):
             rows["accounts"] = copy_rows("crm_account", ACCOUNT_COLUMNS, accounts)
             rows["contacts"] = copy_rows("crm_contact", CONTACT_COLUMNS, contacts)
             rows["deals"] = copy_rows("crm_deal", DEAL_COLUMNS, deals)
             rows["deal_history"] = copy_rows("crm_dealhistory", HISTORY_COLUMNS, history)
             rows["activities"] = copy_rows("crm_activity", ACTIVITY_COLUMNS, activities)
             rows["leads"] = copy_rows("crm_lead", LEAD_COLUMNS, leads)
-        reset_sequences(
-            "crm_account", "crm_contact", "crm_deal", "crm_dealhistory", "crm_activity", "crm_lead"
-        )
+        reset_sequences(*BULK_TABLES)
         return rows
 
     # --- pipelines ------------------------------------------------------------------------
@@ -178,11 +222,15 @@ class _CrmBuilder:
         reps = list(zip(self.org.rep_user_ids, self.org.rep_team_ids, strict=True))
         accounts, contacts, self.account_info = [], [], []
         names_seen: set[str] = set()
+        cum_weights: dict[int, list[float]] = {}
         created = _at(self.start - dt.timedelta(days=30), 9)
         for i in range(self.org.scale.accounts):
             owner, team = reps[i % len(reps)]
             countries = REGION_COUNTRIES.get(region_of[team], REGION_COUNTRIES["Americas"])
-            country, locale, currency, _ = rng.choices(countries, [c[3] for c in countries])[0]
+            weights = cum_weights.get(id(countries))
+            if weights is None:
+                weights = cum_weights[id(countries)] = list(accumulate(c[3] for c in countries))
+            country, locale, currency, _ = rng.choices(countries, cum_weights=weights)[0]
             fake = self.faker(locale)
             name = fake.company()
             if name in names_seen:
@@ -258,6 +306,8 @@ class _CrmBuilder:
         deals, history, activities = [], [], []
         span = (self.org.as_of - self.start).days
         types, weights = zip(*TYPE_MIX, strict=True)
+        cum_weights = list(accumulate(weights))
+        plans = {kind: _Plan.of(pipeline_stages) for kind, pipeline_stages in stages.items()}
         by_owner: dict[int, list[tuple]] = {}
         for info in self.account_info:
             by_owner.setdefault(info[1], []).append(info)
@@ -267,8 +317,7 @@ class _CrmBuilder:
             account_id, _, currency, employees, contact_id, account_name = rng.choice(
                 by_owner[owner]
             )
-            kind = rng.choices(types, weights)[0]
-            pipeline_stages = stages[kind]
+            kind = rng.choices(types, cum_weights=cum_weights)[0]
             created_on = self.start + dt.timedelta(days=rng.randrange(span))
             size = 8000 * (employees / 200) ** 0.45 * math.exp(rng.gauss(0, 0.5))
             amount = Decimal(max(500, round(size, -2)))
@@ -276,28 +325,26 @@ class _CrmBuilder:
             deals.append(
                 self._simulate(
                     deal_id, owner, account_id, contact_id, currency, kind, amount, created_on,
-                    pipeline_stages, history, activities,
+                    plans[kind], history, activities,
                     f"{account_name} – {rng.choice(OFFERINGS[kind])}",
                 )
             )  # fmt: skip
         return deals, history, activities
 
     def _simulate(self, deal_id, owner, account_id, contact_id, currency, kind, amount, created_on,
-                  pipeline_stages, history, activities, name):  # fmt: skip
+                  plan, history, activities, name):  # fmt: skip
         rng = self.rng
         as_of = self.org.as_of
-        open_stages = [(s, spec) for s, spec in pipeline_stages if not s.is_closed]
-        won_stage = next(s for s, _ in pipeline_stages if s.is_won)
-        lost_stage = next(s for s, _ in pipeline_stages if s.is_lost)
-        expected_cycle = sum(spec.mean_days for _, spec in open_stages)
+        open_stages, won_stage, lost_stage, expected_cycle = plan
         close_date = created_on + dt.timedelta(days=int(expected_cycle * rng.uniform(0.8, 1.4)))
         stage, spec = open_stages[0]
         has_amount = "amount" in spec.required
         day = created_on
         created_at = _at(created_on, rng.randint(8, 17))
-        self._history(history, deal_id, created_at, owner, ["created"], None, stage,
-                      None, amount if has_amount else None, currency, None, close_date, owner)  # fmt: skip
         current_amount = amount if has_amount else None
+        category = stage.forecast_category
+        self._history(history, deal_id, created_at, owner, _CREATED, None, stage, None,
+                      current_amount, currency, None, close_date, owner, "", category)  # fmt: skip
         closed_at = None
         lost_reason = ""
         stage_entered = created_at
@@ -305,13 +352,22 @@ class _CrmBuilder:
         while True:
             dwell = max(1, int(rng.expovariate(1 / spec.mean_days)))
             next_day = day + dt.timedelta(days=dwell)
-            # a deal still open past its close date slips it forward, once per pass
-            if close_date < min(next_day, as_of) and close_date >= day:
-                slipped = close_date + dt.timedelta(days=rng.choice([14, 30, 45]))
-                at = _at(close_date, 17)
-                self._history(history, deal_id, at, owner, ["close_date"], stage, stage,
-                              current_amount, current_amount, currency, close_date, slipped, owner)  # fmt: skip
-                close_date = slipped
+            end = min(next_day, as_of)
+            events = self._stage_events(spec, day, end, close_date, current_amount is not None)
+            for at, field, value in events:
+                to_amount, to_close, to_category = current_amount, close_date, category
+                if field is _SLIPPED:
+                    to_close = value
+                elif field is _RESCOPED:
+                    to_amount = Decimal(max(500, round(float(current_amount) * value, -2)))
+                    if to_amount == current_amount:
+                        continue
+                else:
+                    to_category = value
+                self._history(history, deal_id, at, owner, field, stage, stage, current_amount,
+                              to_amount, currency, close_date, to_close, owner, category,
+                              to_category)  # fmt: skip
+                current_amount, close_date, category = to_amount, to_close, to_category
             if next_day > as_of:
                 break
             at = _at(next_day, rng.randint(8, 17))
@@ -330,16 +386,19 @@ class _CrmBuilder:
                 new_close = next_day
                 if new_close != close_date:
                     changed.append("close_date")
-            if target.forecast_category != stage.forecast_category:
+            # a move puts the deal in its new stage's forecast category, overriding the rep's call
+            if target.forecast_category != category:
                 changed.append("forecast_category")
-            self._history(history, deal_id, at, owner, changed, stage, target, current_amount,
-                          new_amount, currency, close_date, new_close, owner)  # fmt: skip
-            stage, current_amount, close_date, stage_entered, day = (
+            self._history(history, deal_id, at, owner, "{" + ",".join(changed) + "}", stage, target,
+                          current_amount, new_amount, currency, close_date, new_close, owner,
+                          category, target.forecast_category)  # fmt: skip
+            stage, current_amount, close_date, stage_entered, day, category = (
                 target,
                 new_amount,
                 new_close,
                 at,
                 next_day,
+                target.forecast_category,
             )
             if target.is_closed:
                 closed_at = at
@@ -358,22 +417,59 @@ class _CrmBuilder:
                                created_at, None))  # fmt: skip
         return (
             deal_id, name[:200], account_id, owner, stage.pipeline_id, stage.pk, current_amount,
-            currency, close_date, stage.probability, stage.forecast_category, kind.value,
+            currency, close_date, stage.probability, category, kind.value,
             "" if closed_at else rng.choice(NEXT_STEPS), lost_reason, contact_id, created_at,
             stage_entered, closed_at, stage_entered, owner, 1,
         )  # fmt: skip
 
+    def _stage_events(self, spec: StageSpec, day: dt.date, end: dt.date, close_date: dt.date,
+                      has_amount: bool) -> list[tuple[dt.datetime, str, object]]:  # fmt: skip
+        """What happens to a deal while it sits in an open stage from ``day`` until ``end``, in
+        time order, as ``(at, changed_fields, new value)``.
+
+        The close date slips when the deal runs past it, and again (``RESLIP_RATE``) each time
+        it runs past the new one; the rest stay past due. The amount is re-scoped (a factor of
+        the amount then) and the rep overrides the forecast category, on days strictly inside
+        the stay, so they fall between the moves in and out of the stage.
+        """
+        rng = self.rng
+        events = []
+        if day <= close_date < end:
+            due = close_date
+            while True:
+                slipped = due + dt.timedelta(days=rng.choice(SLIP_DAYS))
+                events.append((_at(due, 17), _SLIPPED, slipped))
+                if slipped >= end or rng.random() >= RESLIP_RATE:
+                    break
+                due = slipped
+        span = (end - day).days
+        if span >= 2:
+            if has_amount and spec.rescope:
+                changes = 0
+                while changes < MAX_RESCOPES and rng.random() < spec.rescope:
+                    changes += 1
+                    at = _at(day + dt.timedelta(days=rng.randint(1, span - 1)), rng.randint(8, 17))
+                    events.append((at, _RESCOPED, rng.choice(RESCOPE_FACTORS)))
+            if spec.override and rng.random() < spec.override_rate:
+                at = _at(day + dt.timedelta(days=rng.randint(1, span - 1)), rng.randint(8, 17))
+                events.append((at, _OVERRIDDEN, spec.override))
+        if len(events) > 1:
+            events.sort(key=_first)
+        return events
+
     @staticmethod
     def _history(rows, deal_id, at, by, changed, from_stage, to_stage, from_amount, to_amount,
-                 currency, from_close, to_close, owner):  # fmt: skip
+                 currency, from_close, to_close, owner, from_category, to_category):  # fmt: skip
         rows.append((
             len(rows) + 1, deal_id, at, by, changed, from_stage.pk if from_stage else None,
             to_stage.pk, from_amount, to_amount, currency, from_close, to_close,
-            owner if from_stage else None, owner,
-            from_stage.forecast_category if from_stage else "", to_stage.forecast_category,
+            owner if from_stage else None, owner, from_category, to_category,
         ))  # fmt: skip
 
 
+BULK_TABLES = (
+    "crm_account", "crm_contact", "crm_deal", "crm_dealhistory", "crm_activity", "crm_lead",
+)  # fmt: skip
 ACCOUNT_COLUMNS = [
     "id", "name", "domain", "website", "industry", "employees", "annual_revenue",
     "revenue_currency", "country", "region", "city", "postal_code", "owner_id", "created_at",
@@ -401,6 +497,48 @@ ACTIVITY_COLUMNS = [
     "id", "kind", "subject", "notes", "owner_id", "deal_id", "account_id", "done_at", "created_at",
     "due_at",
 ]  # fmt: skip
+
+
+@contextmanager
+def _indexes_deferred(*tables: str) -> Iterator[None]:
+    """Drop the secondary indexes and unique constraints of ``tables`` (those no foreign key
+    relies on; primary keys stay), and build them again, as they were, on the way out.
+
+    For freshly truncated tables about to receive millions of COPY rows: building an index
+    once from the loaded table is a sort, several times faster than maintaining it row by row.
+    Inside the caller's transaction, so a failed load leaves every index as it was.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT c.conrelid::regclass::text, c.conname, pg_get_constraintdef(c.oid) "
+            "FROM pg_constraint c WHERE c.contype = 'u' AND c.conrelid = ANY(%s::regclass[]) "
+            "AND NOT EXISTS (SELECT 1 FROM pg_constraint f "
+            "WHERE f.contype = 'f' AND f.conindid = c.conindid) ORDER BY 1, 2",
+            [list(tables)],
+        )
+        constraints = cursor.fetchall()
+        for table, name, _ in constraints:
+            cursor.execute(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
+        cursor.execute(
+            "SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid) FROM pg_index i "
+            "WHERE i.indrelid = ANY(%s::regclass[]) AND NOT EXISTS "
+            "(SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid) ORDER BY 1",
+            [list(tables)],
+        )
+        indexes = cursor.fetchall()
+        for name, _ in indexes:
+            cursor.execute(f"DROP INDEX {name}")
+    yield
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL maintenance_work_mem = '256MB'")
+        for table, name, definition in constraints:
+            cursor.execute(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}')
+        for _, definition in indexes:
+            cursor.execute(definition)
+
+
+def _first(event: tuple) -> dt.datetime:
+    return event[0]
 
 
 def _at(day: dt.date, hour: int) -> dt.datetime:

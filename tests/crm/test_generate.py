@@ -73,3 +73,44 @@ def test_generated_leads_are_consistent(db):
     assert not leads.filter(first_response_at__lt=F("created_at")).exists()
     assert not leads.filter(status="disqualified", disqualify_reason="").exists()
     assert set(leads.values_list("status", flat=True)) >= {"converted", "disqualified", "qualified"}
+
+
+def test_history_chains_from_creation_to_the_deal_as_it_is(db):
+    """Between moves a deal's close date slips, its amount is re-scoped and its forecast
+    category overridden; every row starts where the previous one ended, names exactly the
+    fields it changed, and the last one leaves the deal as it is."""
+    import statistics
+
+    generate_org(scale=SCALES["demo"], seed=3, as_of=AS_OF)
+    names = ("stage", "amount", "close_date", "forecast_category")
+    rows = DealHistory.objects.order_by("deal_id", "changed_at", "id").values_list(
+        "deal_id", "changed_fields", "from_stage_id", "to_stage_id", "from_amount", "to_amount",
+        "from_close_date", "to_close_date", "from_forecast_category", "to_forecast_category",
+    )  # fmt: skip
+    last: dict[int, tuple] = {}
+    kinds: dict[tuple, int] = {}
+    for deal_id, changed, *values in rows:
+        before, after = tuple(values[0::2]), tuple(values[1::2])
+        if changed == ["created"]:
+            assert deal_id not in last
+        else:
+            assert before == last[deal_id], deal_id
+            differ = {
+                name for name, old, new in zip(names, before, after, strict=True) if old != new
+            }
+            assert set(changed) == differ, (deal_id, changed)
+        last[deal_id] = after
+        kinds[tuple(changed)] = kinds.get(tuple(changed), 0) + 1
+    deals = Deal.objects.values_list("pk", "stage_id", "amount", "close_date", "forecast_category")
+    assert last == {pk: tuple(values) for pk, *values in deals}
+    assert 4.5 <= len(rows) / len(last) <= 5.5
+    for kind in (("amount",), ("close_date",), ("forecast_category",)):
+        assert kinds[kind] > len(last) / 20, kind
+    # still realistic: ~40% of closed deals won, after a median of ~40 days
+    won = Deal.objects.filter(stage__is_won=True)
+    lost = Deal.objects.filter(stage__is_lost=True).count()
+    assert 0.35 < won.count() / (won.count() + lost) < 0.5
+    cycles = [
+        (closed - created).days for created, closed in won.values_list("created_at", "closed_at")
+    ]
+    assert 30 <= statistics.median(cycles) <= 50

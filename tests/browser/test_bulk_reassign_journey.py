@@ -1,6 +1,7 @@
 """Journey: a manager ticks every deal on the list page and gives them to another rep."""
 
 import pytest
+from playwright.sync_api import expect
 
 from crm.models import Deal, DealHistory
 from crm.services import deal_create
@@ -25,7 +26,7 @@ def test_manager_selects_all_on_the_page_and_reassigns(
     log_in(page, live_server.url, "manager_east")
     page.get_by_role("link", name="Deals", exact=True).click()
     reassign = page.get_by_role("button", name="Reassign")
-    assert reassign.is_disabled()  # nothing ticked yet
+    expect(reassign).to_be_disabled()  # nothing ticked yet (waits for the page's script)
 
     page.get_by_label("Select all deals on this page").check()
     page.get_by_text("3 deals selected").wait_for()

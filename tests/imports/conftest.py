@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -11,8 +12,12 @@ from salesops.imports.targets import get_preset
 from tests.conftest import fresh
 from tests.crm.conftest import pipeline, stage  # noqa: F401 - fixtures and helper re-used here
 
-# ../shared/data beside the checkout (the datasets are not ours to copy into the repository).
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
+# ../shared/data beside the checkout (the datasets are not ours to copy into the repository);
+# SALESOPS_SHARED_DATA points elsewhere, e.g. for a checkout that does not sit beside it.
+DATA = Path(
+    os.environ.get("SALESOPS_SHARED_DATA")
+    or Path(__file__).resolve().parents[3] / "shared" / "data"
+)
 
 
 def dataset(relative: str) -> Path:

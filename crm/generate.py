@@ -359,7 +359,8 @@ class _CrmBuilder:
                 if field is _SLIPPED:
                     to_close = value
                 elif field is _RESCOPED:
-                    to_amount = Decimal(max(500, round(float(current_amount) * value, -2)))
+                    rescoped = (current_amount * Decimal(str(value))).quantize(Decimal("1E2"))
+                    to_amount = max(Decimal(500), rescoped).quantize(Decimal("0.01"))
                     if to_amount == current_amount:
                         continue
                 else:

@@ -29,12 +29,12 @@ def main(argv: list[str] | None = None) -> int:
     only.add_argument(
         "--pages-only",
         action="store_true",
-        help="only the page timings: no deal moves (nothing written), no generator benchmark",
+        help="only the page timings: no deal moves or import (nothing written), no generator",
     )
     only.add_argument(
         "--skip-generator",
         action="store_true",
-        help="pages and deal moves, without the (minutes-long) generator benchmark",
+        help="pages, deal moves and import, without the (minutes-long) generator benchmark",
     )
     args = parser.parse_args(argv)
 
@@ -43,19 +43,22 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     setup_django()
     # Imported after setup: these modules import Django models and settings.
-    from bench import generator, moves, pages, report
+    from bench import generator, imports, moves, pages, report
     from bench.environment import ensure_large_org
 
     print(f"bench: {ensure_large_org(regenerate=args.regenerate)}", flush=True)
     manager = pages.wide_manager()
     print(f"bench: {manager.describe()}", flush=True)
-    # Pages first, read-only; then the moves, which write (and put every deal back); then the
-    # generator, which replaces the org (same seed, so the same rows).
+    # Pages first, read-only; then the moves, which write (and put every deal back), and the
+    # deal import (rolled back); then the generator, which replaces the org (same seed, so the
+    # same rows).
     results = pages.run(repeat=args.repeat, manager=manager)
     notes = [pages.FLOOR_NOTE]
     if not args.pages_only:
         results += moves.run(moves=args.moves, manager=manager)
         notes.append(moves.FLOOR_NOTE)
+        results += imports.run()
+        notes.append(imports.FLOOR_NOTE)
     if not (args.pages_only or args.skip_generator):
         results += generator.run(runs=args.generator_runs)
         notes.append(generator.FLOOR_NOTE)

@@ -6,14 +6,15 @@ from collections.abc import Sequence
 
 from bench.measure import Result
 
-_HEADERS = ("benchmark", "p50", "floor p50", "ratio", "p95", "floor p95", "p95 ratio", "detail")
+# "measured" and "floor" are the p50 (median) of latency rows, and the figure itself of rates.
+_HEADERS = ("benchmark", "measured", "floor", "ratio", "p95", "floor p95", "p95 ratio", "detail")
 
 
 def render(results: Sequence[Result], floor_notes: Sequence[str]) -> str:
     """A plain-text table, aligned for a terminal and readable when pasted into a PR.
 
-    ``p50``/``floor p50``/``ratio`` hold the measured figure for rows without percentiles (the
-    rates: moves per second, rows per second); their ``p95`` cells are blank.
+    ``measured``/``floor``/``ratio`` hold the p50 of latency rows and the figure itself of rates
+    (moves per second, rows per second), whose ``p95`` cells are blank.
     """
     rows = [
         (

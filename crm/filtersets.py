@@ -29,6 +29,8 @@ class DealFilterSet(django_filters.FilterSet):
     amount_max = django_filters.NumberFilter(field_name="amount", lookup_expr="lte")
     forecast_category = django_filters.ChoiceFilter(choices=ForecastCategory.choices)
     q = django_filters.CharFilter(method="filter_text", label="Deal or account name contains")
+    # By id: a dropdown of every account would render 200k options on a large org.
+    account = django_filters.NumberFilter(field_name="account", label="Account id")
 
     class Meta:
         model = Deal

@@ -36,7 +36,7 @@ from crm.models import (
     Stage,
 )
 from crm.rules import missing_fields
-from crm.services import TRACKED_FIELDS
+from crm.services import TRACKED_FIELDS, history_row
 from salesops.imports.fields import ImportField, ImportOption, Kind
 from salesops.imports.lookups import Lookup, Unresolved, named_lookup, user_lookup
 from salesops.imports.targets import ImportContext, ImportTarget, Plan, Record
@@ -118,6 +118,24 @@ def _existing(model, records: dict[int, Record], context: ImportContext) -> dict
 
 def _diff(obj, values: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in values.items() if getattr(obj, k) != v}
+
+
+def _plan_upsert(plan: Plan, obj, values: dict[str, Any], new) -> None:
+    """Classify one row: ``new()`` builds the record to create when ``obj`` (the record with the
+    row's external id) is None; else the changed fields are an update, or the row is unchanged."""
+    if obj is None:
+        plan.creates.append(new())
+    elif changes := _diff(obj, values):
+        plan.updates.append((obj, changes))
+    else:
+        plan.unchanged += 1
+
+
+def _write_upsert(model, plan: Plan) -> dict[str, int]:
+    """Write a plan made by ``_plan_upsert``."""
+    model.objects.bulk_create(plan.creates, batch_size=BATCH)
+    _bulk_update(model, plan.updates)
+    return {"created": len(plan.creates), "updated": len(plan.updates)}
 
 
 def _bulk_update(model, changed: list[tuple[Any, dict[str, Any]]], extra: Iterable[str] = ()):
@@ -282,20 +300,15 @@ class ContactImport(ImportTarget):
             values["account"] = account
             if owner is not None:
                 values["owner"] = owner
-            obj = existing.get(record.get("external_id"))
-            if obj is None:
-                values.setdefault("owner", account.owner)
-                plan.creates.append(Contact(external_id=record.get("external_id"), **values))
-            elif changes := _diff(obj, values):
-                plan.updates.append((obj, changes))
-            else:
-                plan.unchanged += 1
+            key = record.get("external_id")
+            _plan_upsert(
+                plan, existing.get(key), values,
+                lambda v=values, a=account, k=key: Contact(external_id=k, **{"owner": a.owner, **v}),
+            )  # fmt: skip
         return plan
 
     def write(self, plan: Plan, context: ImportContext) -> dict[str, int]:
-        Contact.objects.bulk_create(plan.creates, batch_size=BATCH)
-        _bulk_update(Contact, plan.updates)
-        return {"created": len(plan.creates), "updated": len(plan.updates)}
+        return _write_upsert(Contact, plan)
 
     def describe(self, item) -> str:
         return f"{item} at {item.account}" + (f" <{item.email}>" if item.email else "")
@@ -349,16 +362,11 @@ class LeadImport(ImportTarget):
                 values["converted_at"] = record.get("created_at") or context.now
             if owner is not None:
                 values["owner"] = owner
-            obj = existing.get(record.get("external_id"))
-            if obj is None:
-                created_at = record.get("created_at") or context.now
-                plan.creates.append(
-                    Lead(external_id=record.get("external_id"), created_at=created_at, **values)
-                )
-            elif changes := _diff(obj, values):
-                plan.updates.append((obj, changes))
-            else:
-                plan.unchanged += 1
+            key, created_at = record.get("external_id"), record.get("created_at") or context.now
+            _plan_upsert(
+                plan, existing.get(key), values,
+                lambda v=values, k=key, c=created_at: Lead(external_id=k, created_at=c, **v),
+            )  # fmt: skip
         return plan
 
     def write(self, plan: Plan, context: ImportContext) -> dict[str, int]:
@@ -367,9 +375,7 @@ class LeadImport(ImportTarget):
             if lead.owner_id is None and lead.status in (LeadStatus.NEW, LeadStatus.WORKING):
                 lead.owner = route_lead(lead)
                 routed += lead.owner is not None
-        Lead.objects.bulk_create(plan.creates, batch_size=BATCH)
-        _bulk_update(Lead, plan.updates)
-        return {"created": len(plan.creates), "updated": len(plan.updates), "routed": routed}
+        return {**_write_upsert(Lead, plan), "routed": routed}
 
     def describe(self, item) -> str:
         return f"{item} — {item.get_status_display()}"
@@ -601,7 +607,9 @@ class DealImport(ImportTarget):
             deal.updated_at, deal.updated_by = now, user
             deals.append(deal)
         Deal.objects.bulk_create(deals, batch_size=BATCH)
-        history = [_history(deal, None, ["imported"], user, now) for deal in deals]
+        history = [
+            history_row(d, before=None, changed=["imported"], by=user, at=now) for d in deals
+        ]
         changed = []
         for _, deal, changes in plan.updates:
             before = {name: getattr(deal, name) for name in TRACKED_FIELDS}
@@ -616,7 +624,7 @@ class DealImport(ImportTarget):
                 setattr(deal, name, value)
             fields = [n for n in TRACKED_FIELDS if before[n] != getattr(deal, n)]
             if fields:
-                history.append(_history(deal, before, fields, user, now))
+                history.append(history_row(deal, before=before, changed=fields, by=user, at=now))
         _bulk_update(Deal, changed)
         DealHistory.objects.bulk_create(history, batch_size=BATCH)
         return {
@@ -633,19 +641,6 @@ class DealImport(ImportTarget):
 @functools.lru_cache(maxsize=4096)
 def _start_of(day: dt.date) -> dt.datetime:
     return timezone.make_aware(dt.datetime.combine(day, dt.time()))
-
-
-def _history(deal: Deal, before: dict | None, changed: list[str], by, at) -> DealHistory:
-    before = before or {}
-    return DealHistory(
-        deal=deal, changed_at=at, changed_by=by, changed_fields=changed,
-        from_stage=before.get("stage"), to_stage=deal.stage,
-        from_amount=before.get("amount"), to_amount=deal.amount, currency=deal.currency,
-        from_close_date=before.get("close_date"), to_close_date=deal.close_date,
-        from_owner=before.get("owner"), to_owner=deal.owner,
-        from_forecast_category=before.get("forecast_category", ""),
-        to_forecast_category=deal.forecast_category,
-    )  # fmt: skip
 
 
 def _pipelines(context: ImportContext) -> dict[str, Pipeline]:
@@ -858,18 +853,12 @@ class ActivityImport(ImportTarget):
             obj = existing.get(record.get("external_id"))
             if values["owner"] is None:
                 values["owner"] = obj.owner if obj is not None else user
-            if obj is None:
-                plan.creates.append(Activity(external_id=record.get("external_id"), **values))
-            elif changes := _diff(obj, values):
-                plan.updates.append((obj, changes))
-            else:
-                plan.unchanged += 1
+            key = record.get("external_id")
+            _plan_upsert(plan, obj, values, lambda v=values, k=key: Activity(external_id=k, **v))
         return plan
 
     def write(self, plan: Plan, context: ImportContext) -> dict[str, int]:
-        Activity.objects.bulk_create(plan.creates, batch_size=BATCH)
-        _bulk_update(Activity, plan.updates)
-        return {"created": len(plan.creates), "updated": len(plan.updates)}
+        return _write_upsert(Activity, plan)
 
     def describe(self, item) -> str:
         return f"{item.get_kind_display()}: {item.subject} ({item.owner})"

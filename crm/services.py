@@ -197,11 +197,12 @@ def deal_close(
     )  # fmt: skip
 
 
-def _append_history(
+def history_row(
     deal: Deal, *, before: dict | None, changed: list[str], by: User | None, at: dt.datetime
 ) -> DealHistory:
+    """The (unsaved) history row for ``changed`` fields of ``deal``; imports save them in bulk."""
     before = before or {}
-    return DealHistory.objects.create(
+    return DealHistory(
         deal=deal, changed_at=at, changed_by=by, changed_fields=changed,
         from_stage=before.get("stage"), to_stage=deal.stage,
         from_amount=before.get("amount"), to_amount=deal.amount, currency=deal.currency,
@@ -210,6 +211,14 @@ def _append_history(
         from_forecast_category=before.get("forecast_category", ""),
         to_forecast_category=deal.forecast_category,
     )  # fmt: skip
+
+
+def _append_history(
+    deal: Deal, *, before: dict | None, changed: list[str], by: User | None, at: dt.datetime
+) -> DealHistory:
+    row = history_row(deal, before=before, changed=changed, by=by, at=at)
+    row.save()
+    return row
 
 
 def _conflict_message(current: Deal) -> str:

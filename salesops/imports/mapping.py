@@ -151,7 +151,3 @@ def _fill_template(frame: pd.DataFrame, template: str) -> pd.Series:
         result = result + (frame[part] if position % 2 else part)
     all_empty = (frame[names] == "").all(axis=1) if names else False
     return result.where(~all_empty, "").str.strip()
-
-
-def is_reference(import_field: ImportField) -> bool:
-    return import_field.kind == Kind.REFERENCE

@@ -2,7 +2,7 @@
 
 import django_filters
 from django import forms
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 
 from crm.models import (
     Account,
@@ -14,11 +14,33 @@ from crm.models import (
     LeadSource,
     LeadStatus,
     Segment,
+    Stage,
 )
+from salesops.org.models import User
 from salesops.org.selectors import team_subtree_ids
 
 
+def _owners_in_scope(request) -> QuerySet:
+    """Owners the person may filter by: their scope's reps and managers, leavers included.
+
+    Scoped so a rep's dropdown holds one name and a manager's their subtree, not the whole org.
+    """
+    if request is None:
+        return User.objects.none()
+    return (
+        User.objects.visible_to(request.user)
+        .filter(Q(rep_profile__isnull=False) | Q(managed_teams__isnull=False))
+        .distinct()
+        .order_by("last_name", "first_name", "username")
+    )
+
+
 class DealFilterSet(django_filters.FilterSet):
+    owner = django_filters.ModelChoiceFilter(queryset=_owners_in_scope)
+    # One query for every option's "Pipeline › Stage" label, not one per option.
+    stage = django_filters.ModelChoiceFilter(
+        queryset=Stage.objects.select_related("pipeline").order_by("pipeline__name", "position")
+    )
     team = django_filters.NumberFilter(method="filter_team", label="Team (and teams below it)")
     status = django_filters.ChoiceFilter(
         choices=[("open", "Open"), ("won", "Won"), ("lost", "Lost")], method="filter_status"

@@ -9,8 +9,10 @@ from crm.models import (
     ActivityKind,
     Contact,
     Deal,
+    DealType,
     ForecastCategory,
     LeadStatus,
+    Pipeline,
     RequirableField,
     Stage,
 )
@@ -146,13 +148,28 @@ class LeadConvertForm(forms.Form):
         label="Account",
         help_text="A new account, or one that already exists.",
     )
+    account_name = forms.CharField(
+        max_length=200,
+        required=False,
+        label="New account's name",
+        help_text="Used when a new account is created; the lead's company by default.",
+    )
+    pipeline = forms.ModelChoiceField(
+        queryset=Pipeline.objects.none(), label="Pipeline", empty_label=None, required=False
+    )
     deal_name = forms.CharField(max_length=200, label="Deal name")
     amount = forms.DecimalField(max_digits=18, decimal_places=2, min_value=0, required=False)
     close_date = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
 
     def __init__(self, *args, lead, accounts, suggestions, **kwargs):
-        kwargs.setdefault("initial", {}).setdefault("deal_name", f"{lead.company} – new business")
+        initial = kwargs.setdefault("initial", {})
+        initial.setdefault("deal_name", f"{lead.company} – new business")
+        initial.setdefault("account_name", lead.company)
         super().__init__(*args, **kwargs)
+        pipelines = Pipeline.objects.filter(active=True)
+        self.fields["pipeline"].queryset = pipelines
+        default = pipelines.filter(kind=DealType.NEW).first() or pipelines.first()
+        self.fields["pipeline"].initial = default.pk if default else None
         field = self.fields["account"]
         # Any account in scope is accepted; only the likely ones are offered (not thousands).
         field.queryset = accounts

@@ -656,11 +656,12 @@ def _pipelines(context: ImportContext) -> dict[str, Pipeline]:
 
 
 def _contact_lookup(records: dict[int, Record], context: ImportContext) -> Lookup:
-    values = {v.lower() for v in _values(records.values(), "primary_contact")}
+    values = _values(records.values(), "primary_contact")
     if not values:
         return Lookup([], lambda c: (), "contact")
+    # External ids are case-sensitive (Salesforce's are); emails are stored lower-case.
     matches = restrict(Contact.objects.all(), context.acting_user).filter(
-        Q(external_id__in=values) | Q(email__in=values)
+        Q(external_id__in=values) | Q(email__in={v.lower() for v in values})
     )
     return Lookup(matches, lambda c: (c.external_id, c.email), "contact")
 

@@ -12,7 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from crm import services
-from crm.models import Lead, LeadRoutingRule, LeadStatus
+from crm.models import DealType, Lead, LeadRoutingRule, LeadStatus
 from salesops.audit import audit_context
 from salesops.errors import DomainError, NotAllowed, NotFound
 from salesops.org.models import RepProfile, User
@@ -100,8 +100,14 @@ def lead_convert(
     amount: Decimal | None = None,
     close_date=None,
     account=None,
+    account_name: str = "",
+    pipeline=None,
 ):
-    """Turn a lead into an account (or use ``account``), a contact and a deal, in one step."""
+    """Turn a lead into an account (or use ``account``), a contact and a deal, in one step.
+
+    A new account is named ``account_name`` (default: the lead's company); the deal opens in the
+    first stage of ``pipeline`` (default: the new-business pipeline).
+    """
     with transaction.atomic(), audit_context(acting_user=acting_user, reason="lead_convert"):
         if not acting_user.has_perm("crm.change_lead"):
             raise NotAllowed("Your role does not allow changing leads.")
@@ -113,7 +119,8 @@ def lead_convert(
         owner = lead.owner or acting_user
         if account is None:
             account = services.account_save(
-                acting_user=acting_user, name=lead.company, country=lead.country,
+                acting_user=acting_user, name=account_name.strip() or lead.company,
+                country=lead.country,
                 employees=lead.employees, owner=owner,
                 domain=lead.email.partition("@")[2] if lead.email else "",
             )  # fmt: skip
@@ -123,8 +130,9 @@ def lead_convert(
             owner=owner,
         )  # fmt: skip
         deal = services.deal_create(
-            acting_user=acting_user, account=account, owner=owner,
-            name=deal_name or f"{lead.company} – new business", amount=amount,
+            acting_user=acting_user, account=account, owner=owner, pipeline=pipeline,
+            type=pipeline.kind if pipeline else DealType.NEW,
+            name=deal_name or f"{account.name} – new business", amount=amount,
             close_date=close_date, primary_contact=contact,
         )  # fmt: skip
         deal.source_lead = lead

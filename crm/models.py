@@ -8,6 +8,7 @@ from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Lower
 
 from salesops.money import AmountField, CurrencyField
 from salesops.org.models import VisibleQuerySet
@@ -78,7 +79,13 @@ class Account(models.Model):
 
     class Meta:
         ordering = ["name"]
-        indexes = [models.Index(fields=["owner", "name"]), models.Index(fields=["domain"])]
+        indexes = [
+            models.Index(fields=["owner", "name"]),
+            models.Index(fields=["domain"]),
+            # Imports name accounts case-insensitively, by name or by external id.
+            models.Index(Lower("name"), name="account_lower_name"),
+            models.Index(Lower("external_id"), name="account_lower_external_id"),
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -104,6 +111,7 @@ class Contact(models.Model):
 
     class Meta:
         ordering = ["last_name", "first_name"]
+        indexes = [models.Index(fields=["email"])]  # imports and duplicate checks match by email
 
     def __str__(self) -> str:
         return f"{self.first_name} {self.last_name}".strip()

@@ -158,7 +158,9 @@ def deal_activity(request, pk: int):
 
 @login_required
 def deal_list(request):
-    filterset = DealFilterSet(request.GET, queryset=selectors.deals_for_list(request.user))
+    filterset = DealFilterSet(
+        request.GET, queryset=selectors.deals_for_list(request.user), request=request
+    )
     ordering = request.GET.get("sort", "close_date")
     allowed = {"close_date", "-close_date", "amount", "-amount", "name", "-name"}
     deals = filterset.qs.order_by(ordering if ordering in allowed else "close_date", "pk")
@@ -272,7 +274,9 @@ def deal_export(request, fmt: str):
     """The deal list as filtered on screen, in the caller's scope, as CSV or XLSX."""
     if fmt not in EXPORT_FORMATS:
         raise Http404
-    filterset = DealFilterSet(request.GET, queryset=selectors.deals_for_list(request.user))
+    filterset = DealFilterSet(
+        request.GET, queryset=selectors.deals_for_list(request.user), request=request
+    )
     rows = filterset.qs.order_by("close_date", "pk").values_list(
         *[field for field, _ in DEAL_EXPORT_COLUMNS]
     )

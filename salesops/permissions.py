@@ -39,7 +39,7 @@ def restrict(queryset: QuerySet, user, action: str = "view") -> QuerySet:
         team_ids = selectors.managed_team_ids(user)
         condition = Q()
         if owner_field:
-            condition |= Q(**{f"{owner_field}__in": selectors.users_in_teams(team_ids, user)})
+            condition |= Q(**{f"{owner_field}__in": selectors.managed_user_ids(user)})
         if team_field:
             condition |= Q(**{f"{team_field}__in": team_ids})
         return queryset.filter(condition)

@@ -162,6 +162,14 @@ class LeadConvertSerializer(serializers.Serializer):
     amount = serializers.DecimalField(max_digits=18, decimal_places=2, required=False)
     close_date = serializers.DateField(required=False)
     account = serializers.PrimaryKeyRelatedField(queryset=Account.objects.all(), required=False)
+    account_name = serializers.CharField(
+        required=False, help_text="Name of the new account (default: the lead's company)."
+    )
+    pipeline = serializers.PrimaryKeyRelatedField(
+        queryset=Pipeline.objects.filter(active=True),
+        required=False,
+        help_text="Pipeline of the new deal (default: the new-business pipeline).",
+    )
 
 
 class LeadRoutingRuleSerializer(serializers.ModelSerializer):

@@ -20,8 +20,7 @@ from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.routers import SimpleRouter
 
-from salesops.audit import audit_context
-from salesops.errors import DomainError, NotAllowed, NotFound
+from salesops.errors import DomainError, NotFound
 from salesops.imports import services
 from salesops.imports.fields import Kind
 from salesops.imports.models import ImportJob, ImportMapping, ImportStatus
@@ -417,13 +416,7 @@ class ImportMappingViewSet(
         return Response(ImportMappingSerializer(saved).data, status=status.HTTP_201_CREATED)
 
     def perform_destroy(self, instance):
-        if not self.request.user.has_perm("imports.delete_importmapping"):
-            raise NotAllowed("Your role does not allow deleting saved mappings.")
-        with (
-            transaction.atomic(),
-            audit_context(acting_user=self.request.user, reason="mapping_delete"),
-        ):
-            instance.delete()
+        services.mapping_delete(acting_user=self.request.user, mapping=instance)
 
 
 router = SimpleRouter()

@@ -148,6 +148,14 @@ def mapping_save(*, acting_user: User, job: ImportJob, name: str) -> ImportMappi
         return saved
 
 
+def mapping_delete(*, acting_user: User, mapping: ImportMapping) -> None:
+    """Remove a saved mapping (jobs that used it keep their own copy of the mapping)."""
+    if not acting_user.has_perm("imports.delete_importmapping"):
+        raise NotAllowed("Your role does not allow deleting saved mappings.")
+    with transaction.atomic(), audit_context(acting_user=acting_user, reason="mapping_delete"):
+        ImportMapping.objects.filter(pk=mapping.pk).delete()
+
+
 def _record(
     job: ImportJob, status: str, report: dict, mapping: dict, validated: bool = False
 ) -> ImportJob:

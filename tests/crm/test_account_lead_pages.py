@@ -7,7 +7,16 @@ from decimal import Decimal
 import pytest
 
 from crm.leads import lead_create, lead_set_status
-from crm.models import Account, Contact, Deal, Lead, LeadStatus
+from crm.models import (
+    Account,
+    Contact,
+    Deal,
+    DealType,
+    ForecastCategory,
+    Lead,
+    LeadStatus,
+    Pipeline,
+)
 from crm.services import (
     account_save,
     activity_log,
@@ -15,6 +24,7 @@ from crm.services import (
     deal_close,
     deal_create,
     deal_update,
+    stage_save,
 )
 from tests.conftest import fresh
 from tests.crm.conftest import FILLED
@@ -245,6 +255,32 @@ def test_convert_via_the_page_makes_account_contact_and_deal(client, org, pipeli
     assert Contact.objects.get(account=deal.account).last_name == "Ada"
     page = client.get(f"/crm/leads/{lead.pk}/").content.decode()
     assert "Analytical engine" in page and "Converted" in page
+
+
+def test_convert_names_the_new_account_and_picks_the_pipeline(client, org, pipeline, leads):
+    expansion = Pipeline.objects.create(name="Expansion", kind=DealType.EXPANSION, position=1)
+    stage_save(acting_user=fresh(org.ops), pipeline=expansion, name="Scoping", probability=Decimal(20),
+               forecast_category=ForecastCategory.PIPELINE, position=0)  # fmt: skip
+    lead = leads["east"]
+    client.force_login(org.rep_east)
+    page = client.get(f"/crm/leads/{lead.pk}/").content.decode()
+    # The form offers every active pipeline, new business first, and the company as the name.
+    assert f'<option value="{pipeline.pk}" selected>New Business</option>' in page
+    assert f'<option value="{expansion.pk}">Expansion</option>' in page
+    assert 'value="Analytical Ltd"' in page
+    client.post(
+        f"/crm/leads/{lead.pk}/convert/",
+        {"account": "", "account_name": "Analytical Engines plc", "pipeline": expansion.pk,
+         "deal_name": "Engine upsell"},
+    )  # fmt: skip
+    deal = Deal.objects.get(name="Engine upsell")
+    assert (deal.account.name, deal.pipeline, deal.stage.name, deal.type) == (
+        "Analytical Engines plc",
+        expansion,
+        "Scoping",
+        DealType.EXPANSION,
+    )
+    assert not Account.objects.filter(name="Analytical Ltd").exists()
 
 
 def test_convert_into_an_existing_account_and_errors_show_on_the_form(

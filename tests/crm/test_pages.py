@@ -1,5 +1,7 @@
 """CRM pages: the board, moving from it, the deal page and list, all scoped."""
 
+from django.utils import timezone
+
 from crm.models import Deal
 from crm.services import deal_create, deal_update
 from tests.conftest import fresh
@@ -108,6 +110,27 @@ def test_deal_list_filters_and_scopes(client, org, pipeline, accounts):
     assert client.get("/crm/deals/").context["page"].paginator.count == 0
 
 
+def test_deal_list_owner_pickers_offer_only_the_viewers_scope(client, org, pipeline, accounts):
+    client.force_login(org.vp_americas)
+    page = client.get("/crm/deals/").content.decode()
+    assert f'<option value="{org.rep_east.pk}">' in page
+    assert f'<option value="{org.rep_london.pk}">' not in page
+    # Filtering by someone outside the scope is refused, not answered with their deals.
+    make(org, accounts, org.rep_london, "Gamma")
+    make(org, accounts, org.rep_east, "Delta")
+    response = client.get("/crm/deals/", {"owner": org.rep_london.pk})
+    assert "owner" in response.context["filterset"].errors
+    assert "Select a valid choice" in response.content.decode()
+    assert [d.name for d in response.context["page"]] == ["Delta"]  # never the other team's deal
+    assert (
+        client.get("/crm/deals/", {"owner": org.rep_east.pk}).context["page"].paginator.count == 1
+    )
+    client.force_login(org.rep_east)
+    page = client.get("/crm/deals/").content.decode()
+    assert f'<option value="{org.rep_east.pk}">' in page
+    assert f'<option value="{org.rep_east_2.pk}">' not in page
+
+
 def test_ops_adds_a_stage_in_the_app_and_the_board_enforces_it(client, org, pipeline, deal):
     client.force_login(org.ops)
     response = client.post(
@@ -155,11 +178,28 @@ def test_rep_home_shows_their_pipeline_and_tasks(client, org, pipeline, accounts
         acting_user=fresh(org.rep_east), kind="task", subject="Send pricing", deal=deal, done=False
     )
     client.force_login(org.rep_east)
-    page = client.get("/").content.decode()
+    response = client.get("/")
+    page = response.content.decode()
     assert "My pipeline" in page
     assert "Send pricing" in page
-    section = client.get("/").context["home_sections"][0]
+    section = response.context["home_sections"][0]
     assert section["figures"]["count"] == 1
+    assert f"Figures as of {timezone.localtime(section['figures_at']):%-d %b %Y, %H:%M}" in page
+
+
+def test_ops_home_figures_are_cached_and_say_when_they_were_computed(
+    client, org, pipeline, accounts
+):
+    make(org, accounts, org.rep_east, "First")
+    client.force_login(org.ops)
+    first = client.get("/").context["home_sections"][0]
+    assert first["figures"]["count"] == 1
+    again = client.get("/").context["home_sections"][0]
+    assert again["figures_at"] == first["figures_at"]  # served from the cache
+    make(org, accounts, org.rep_west, "Second")  # any deal change makes a new cache key
+    fresh_section = client.get("/").context["home_sections"][0]
+    assert fresh_section["figures"]["count"] == 2
+    assert fresh_section["figures_at"] > first["figures_at"]
 
 
 def test_finance_home_has_no_pipeline_section(client, org, pipeline):

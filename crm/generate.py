@@ -464,7 +464,7 @@ class _CrmBuilder:
         rows.append((
             len(rows) + 1, deal_id, at, by, changed, from_stage.pk if from_stage else None,
             to_stage.pk, from_amount, to_amount, currency, from_close, to_close,
-            owner if from_stage else None, owner, from_category, to_category,
+            owner if from_stage else None, owner, from_category, to_category, to_stage.probability,
         ))  # fmt: skip
 
 
@@ -488,6 +488,7 @@ HISTORY_COLUMNS = [
     "id", "deal_id", "changed_at", "changed_by_id", "changed_fields", "from_stage_id",
     "to_stage_id", "from_amount", "to_amount", "currency", "from_close_date", "to_close_date",
     "from_owner_id", "to_owner_id", "from_forecast_category", "to_forecast_category",
+    "to_probability",
 ]  # fmt: skip
 LEAD_COLUMNS = [
     "id", "first_name", "last_name", "company", "email", "phone", "title", "country", "employees",

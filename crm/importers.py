@@ -36,7 +36,7 @@ from crm.models import (
     Stage,
 )
 from crm.rules import missing_fields
-from crm.services import TRACKED_FIELDS, history_row
+from crm.services import changed_fields, history_before, history_row
 from salesops.imports.fields import ImportField, ImportOption, Kind
 from salesops.imports.lookups import Lookup, Unresolved, named_lookup, user_lookup
 from salesops.imports.targets import ImportContext, ImportTarget, Plan, Record
@@ -612,7 +612,7 @@ class DealImport(ImportTarget):
         ]
         changed = []
         for _, deal, changes in plan.updates:
-            before = {name: getattr(deal, name) for name in TRACKED_FIELDS}
+            before = history_before(deal)
             changes = {
                 **changes,
                 "version": deal.version + 1,
@@ -622,7 +622,7 @@ class DealImport(ImportTarget):
             changed.append((deal, changes))
             for name, value in changes.items():
                 setattr(deal, name, value)
-            fields = [n for n in TRACKED_FIELDS if before[n] != getattr(deal, n)]
+            fields = changed_fields(before, deal)
             if fields:
                 history.append(history_row(deal, before=before, changed=fields, by=user, at=now))
         _bulk_update(Deal, changed)

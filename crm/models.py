@@ -324,6 +324,8 @@ class DealHistory(models.Model):
     )
     from_forecast_category = models.CharField(max_length=10, blank=True)
     to_forecast_category = models.CharField(max_length=10)
+    # The deal's probability after the change (NULL on rows written before it was recorded).
+    to_probability = models.DecimalField(max_digits=5, decimal_places=2, null=True, blank=True)
     # Set on rows imported from another system's stage history, so a re-import adds nothing twice.
     external_id = models.CharField(max_length=64, null=True, blank=True, unique=True)
 

@@ -115,7 +115,7 @@ def deal_update(*, deal: Deal, acting_user: User, expected_version: int, **chang
             raise NotFound("This deal does not exist or is not yours to change.")
         if current.version != expected_version:
             raise DealConflict(_conflict_message(current), current_version=current.version)
-        before = {name: getattr(current, name) for name in TRACKED_FIELDS}
+        before = history_before(current)
         changes = {k: v for k, v in changes.items() if getattr(current, k) != v}
         if "owner" in changes:
             _require_assignable_owner(acting_user, changes["owner"])
@@ -156,7 +156,7 @@ def deal_update(*, deal: Deal, acting_user: User, expected_version: int, **chang
         current.updated_at = now
         current.updated_by = acting_user
         current.save()
-        changed = [name for name in TRACKED_FIELDS if before[name] != getattr(current, name)]
+        changed = changed_fields(before, current)
         if changed:
             _append_history(current, before=before, changed=changed, by=acting_user, at=now)
         return current
@@ -197,6 +197,23 @@ def deal_close(
     )  # fmt: skip
 
 
+def history_before(deal: Deal) -> dict[str, Any]:
+    """The values of ``deal`` a history row compares against, read before a change."""
+    return {name: getattr(deal, name) for name in (*TRACKED_FIELDS, "probability")}
+
+
+def changed_fields(before: dict[str, Any], deal: Deal) -> list[str]:
+    """The tracked fields of ``deal`` that differ from ``before``.
+
+    A probability changed by hand (not by a stage move, which brings the stage's default) is
+    recorded as well, so weighted pipeline can be rebuilt as of any past date.
+    """
+    changed = [name for name in TRACKED_FIELDS if before[name] != getattr(deal, name)]
+    if "stage" not in changed and before["probability"] != deal.probability:
+        changed.append("probability")
+    return changed
+
+
 def history_row(
     deal: Deal, *, before: dict | None, changed: list[str], by: User | None, at: dt.datetime
 ) -> DealHistory:
@@ -209,7 +226,7 @@ def history_row(
         from_close_date=before.get("close_date"), to_close_date=deal.close_date,
         from_owner=before.get("owner"), to_owner=deal.owner,
         from_forecast_category=before.get("forecast_category", ""),
-        to_forecast_category=deal.forecast_category,
+        to_forecast_category=deal.forecast_category, to_probability=deal.probability,
     )  # fmt: skip
 
 

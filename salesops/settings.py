@@ -187,6 +187,14 @@ SALESOPS_IMPORT_MAX_BYTES = env.int("SALESOPS_IMPORT_MAX_BYTES", default=50 * 10
 # Celery worker, with the page following its progress.
 SALESOPS_IMPORT_INLINE_ROWS = env.int("SALESOPS_IMPORT_INLINE_ROWS", default=5000)
 
+# --- KPIs ------------------------------------------------------------------------------------
+# The nightly full recompute (hour and minute, org time zone) and the recompute of what changed
+# (every this many seconds), both on the ``kpi`` queue.
+SALESOPS_KPI_FULL_AT = env.str("SALESOPS_KPI_FULL_AT", default="02:30")
+SALESOPS_KPI_CHANGED_SECONDS = env.int("SALESOPS_KPI_CHANGED_SECONDS", default=180)
+# Memory per sort or hash of a recompute (PostgreSQL work_mem, for that transaction only).
+SALESOPS_KPI_WORK_MEM = env.str("SALESOPS_KPI_WORK_MEM", default="128MB")
+
 # --- API -------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     # Token first: an anonymous call then gets 401 with "WWW-Authenticate: Token", not 403.

@@ -1,0 +1,367 @@
+"""The KPI engine: every definition in ``reporting.kpis``, computed with set-based SQL.
+
+For each fact source the engine runs one query: facts are summed per owner, territory, stage and
+month first (the grain), then rolled up into every period (month, quarter, year) and every scope
+(rep, each team above the rep, territory, company) at once. Medians are taken over the facts
+themselves (they do not roll up), and derived KPIs over the results. Results land in a temporary
+table, which ``compute`` reads back and ``reporting.services`` copies into ``KpiValue``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from reporting import facts
+from reporting.kpis import HEADCOUNT, KPIS, REGISTRY, Kpi, Measure
+from salesops.fiscal import PeriodKind
+from salesops.org.selectors import fiscal_calendar, org_settings
+
+# Fiscal periods the engine knows; facts dated outside them count nowhere.
+FIRST_YEAR, LAST_YEAR = 1900, 2200
+RESULT_TABLE = "kpi_result"
+
+
+@dataclass(frozen=True)
+class KpiRow:
+    metric: str
+    period_kind: str
+    period_key: str
+    scope_kind: str
+    scope_id: int
+    breakdown: str
+    value: Decimal | None
+    numerator: Decimal | None
+    denominator: Decimal | None
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Narrow the facts to one pipeline, segment or deal type (lead KPIs ignore pipeline and
+    deal type, which leads do not have; meetings ignore pipeline and deal type)."""
+
+    pipeline_id: int | None = None
+    segment: str | None = None
+    deal_type: str | None = None
+
+    def sql(self, source: str) -> str:
+        dimensions = _DIMENSIONS[source]
+        parts = []
+        if self.pipeline_id is not None and "pipeline_id" in dimensions:
+            parts.append("f.pipeline_id = %(pipeline_id)s")
+        if self.segment and "segment" in dimensions:
+            parts.append("f.segment = %(segment)s")
+        if self.deal_type and "deal_type" in dimensions:
+            parts.append("f.deal_type = %(deal_type)s")
+        return " AND ".join(parts) or "TRUE"
+
+
+_DEAL_DIMENSIONS = frozenset({"pipeline_id", "segment", "deal_type"})
+_DIMENSIONS = {
+    "closed_deals": _DEAL_DIMENSIONS,
+    "open_deals": _DEAL_DIMENSIONS,
+    "created_deals": _DEAL_DIMENSIONS,
+    "stage_entries": _DEAL_DIMENSIONS,
+    "stage_exits": _DEAL_DIMENSIONS,
+    "leads": frozenset(),
+    "meetings": frozenset({"segment"}),
+}
+
+
+def compute(
+    as_of: dt.date | None = None,
+    metrics: Iterable[str] | None = None,
+    *,
+    period_keys: Iterable[str] | None = None,
+    scopes: Iterable[tuple[str, int]] | None = None,
+    filters: Filters | None = None,
+) -> list[KpiRow]:
+    """KPI values as of the end of ``as_of`` (default: the deals as they are now).
+
+    One row per KPI, period, scope and breakdown that has facts; ``period_keys`` and ``scopes``
+    (``("team", 7)``, ``("company", 0)``) narrow what is computed.
+    """
+    with transaction.atomic(), connection.cursor() as cursor:
+        fill_results(
+            cursor, as_of=as_of, metrics=metrics, period_keys=period_keys, scopes=scopes,
+            filters=filters,
+        )  # fmt: skip
+        cursor.execute(
+            f"SELECT metric, period_kind, period_key, scope_kind, scope_id, breakdown, value, "
+            f"numerator, denominator FROM {RESULT_TABLE} "
+            "ORDER BY metric, scope_kind, scope_id, period_kind, period_key, breakdown"
+        )
+        rows = [KpiRow(*row) for row in cursor.fetchall()]
+        _drop_temporary_tables(cursor)
+        return rows
+
+
+def fill_results(
+    cursor,
+    *,
+    as_of: dt.date | None = None,
+    metrics: Iterable[str] | None = None,
+    period_keys: Iterable[str] | None = None,
+    scopes: Iterable[tuple[str, int]] | None = None,
+    filters: Filters | None = None,
+) -> None:
+    """Compute into the temporary table ``kpi_result`` (inside the caller's transaction)."""
+    wanted = [REGISTRY[key] for key in metrics] if metrics is not None else list(KPIS)
+    needed = _with_components(wanted)
+    filters = filters or Filters()
+    params = _parameters(as_of, filters)
+    _drop_temporary_tables(cursor)
+    bounds = _create_periods(cursor, period_keys)
+    if bounds is None:
+        _create_result_table(cursor)
+        return
+    params["lo"], params["hi"] = bounds
+    params["lo_at"] = _start_of(bounds[0])
+    scoped = _create_scope_tables(cursor, scopes)
+    _create_result_table(cursor)
+    sources = list(dict.fromkeys(kpi.source for kpi in needed if kpi.source))
+    # Sorts and hashes over every deal and stay fit in memory instead of spilling to disk.
+    cursor.execute("SELECT set_config('work_mem', %s, true)", [settings.SALESOPS_KPI_WORK_MEM])
+    _create_shared_facts(cursor, {facts.NEEDS[source] for source in sources}, as_of, params)
+    for source in sources:
+        of_source = [kpi for kpi in needed if kpi.source == source]
+        summed = [kpi for kpi in of_source if kpi.numerator is not None]
+        prefix = _source_sql(source, filters)
+        if summed:
+            cursor.execute(_summed_sql(prefix, summed, scoped), params)
+        for kpi in of_source:
+            if kpi.median is not None:
+                cursor.execute(_median_sql(prefix, kpi, scoped), params)
+    for kpi in needed:
+        if kpi.derived:
+            cursor.execute(_derived_sql(kpi))
+    unwanted = {kpi.key for kpi in needed} - {kpi.key for kpi in wanted}
+    if unwanted:
+        cursor.execute(f"DELETE FROM {RESULT_TABLE} WHERE metric = ANY(%s)", [sorted(unwanted)])
+
+
+def _with_components(kpis: list[Kpi]) -> list[Kpi]:
+    """``kpis`` plus the KPIs their derived ones are made of, components first."""
+    ordered: dict[str, Kpi] = {}
+
+    def add(kpi: Kpi) -> None:
+        for key in kpi.uses:
+            add(REGISTRY[key])
+        ordered.setdefault(kpi.key, kpi)
+
+    for kpi in kpis:
+        add(kpi)
+    return list(ordered.values())
+
+
+def _parameters(as_of: dt.date | None, filters: Filters) -> dict:
+    today = timezone.localdate()
+    day = as_of or today
+    return {
+        # Now: everything recorded counts (a generator or import may date rows later today).
+        "until": _start_of(day + dt.timedelta(days=1)) if as_of else "infinity",
+        "tz": settings.TIME_ZONE,
+        "corporate": org_settings().corporate_currency,
+        "today": day,
+        "pipeline_id": filters.pipeline_id,
+        "segment": filters.segment,
+        "deal_type": filters.deal_type,
+    }
+
+
+def _start_of(day: dt.date) -> dt.datetime:
+    return timezone.make_aware(dt.datetime.combine(day, dt.time()))
+
+
+def _create_periods(cursor, period_keys: Iterable[str] | None) -> tuple[dt.date, dt.date] | None:
+    """Map every month to the month, quarter and year it belongs to (only ``period_keys`` when
+    given); returns the first and last day covered, or None when nothing is."""
+    calendar = fiscal_calendar()
+    keys = set(period_keys) if period_keys is not None else None
+    months, kinds, names, starts = [], [], [], []
+    lo = hi = None
+    for year in range(FIRST_YEAR, LAST_YEAR + 1):
+        for month in calendar.periods(year, PeriodKind.MONTH):
+            for kind in PeriodKind:
+                period = month if kind is PeriodKind.MONTH else calendar.period(month.start, kind)
+                if keys is not None and period.key not in keys:
+                    continue
+                months.append(month.start)
+                kinds.append(kind.value)
+                names.append(period.key)
+                starts.append(period.start)
+                lo = month.start if lo is None else min(lo, month.start)
+                hi = month.end if hi is None else max(hi, month.end)
+    cursor.execute(
+        "CREATE TEMPORARY TABLE kpi_period ON COMMIT DROP AS "
+        "SELECT * FROM unnest(%s::date[], %s::text[], %s::text[], %s::date[]) "
+        "AS p(month, period_kind, period_key, period_start)",
+        [months, kinds, names, starts],
+    )
+    cursor.execute("CREATE INDEX ON kpi_period (month)")
+    cursor.execute("ANALYZE kpi_period")  # temporary tables get no statistics otherwise
+    return (lo, hi) if lo is not None else None
+
+
+def _create_scope_tables(cursor, scopes: Iterable[tuple[str, int]] | None) -> bool:
+    """Owner → teams, headcount per scope and, when ``scopes`` is given, the scopes wanted."""
+    cursor.execute(f"CREATE TEMPORARY TABLE kpi_owner_team ON COMMIT DROP AS {facts.OWNER_TEAMS}")
+    cursor.execute("CREATE INDEX ON kpi_owner_team (owner_id)")
+    cursor.execute(f"CREATE TEMPORARY TABLE kpi_headcount ON COMMIT DROP AS {facts.HEADCOUNT}")
+    cursor.execute("ANALYZE kpi_owner_team, kpi_headcount")
+    if scopes is None:
+        return False
+    kinds, ids = zip(*scopes, strict=True) if scopes else ((), ())
+    cursor.execute(
+        "CREATE TEMPORARY TABLE kpi_scope ON COMMIT DROP AS "
+        "SELECT DISTINCT * FROM unnest(%s::text[], %s::bigint[]) AS s(scope_kind, scope_id)",
+        [list(kinds), list(ids)],
+    )
+    return True
+
+
+def _create_result_table(cursor) -> None:
+    cursor.execute(
+        f"CREATE TEMPORARY TABLE {RESULT_TABLE} ("
+        "metric text, period_kind text, period_key text, period_start date, scope_kind text, "
+        "scope_id bigint, breakdown text, value numeric, numerator numeric, denominator numeric"
+        ") ON COMMIT DROP"
+    )
+
+
+def _drop_temporary_tables(cursor) -> None:
+    cursor.execute(
+        "DROP TABLE IF EXISTS kpi_period, kpi_owner_team, kpi_headcount, kpi_scope, kpi_deals, "
+        f"kpi_stays, {RESULT_TABLE}"
+    )
+
+
+def _create_shared_facts(cursor, tables: set[str | None], as_of, params: dict) -> None:
+    """Deals (as of the moment) and stage stays, computed once for all the sources reading them."""
+    if "kpi_deals" in tables:
+        state = facts.HISTORY_DEAL_STATE if as_of is not None else facts.CURRENT_DEAL_STATE
+        deals = facts.DEALS.replace("{state}", state)
+        cursor.execute(f"CREATE TEMPORARY TABLE kpi_deals ON COMMIT DROP AS {deals}", params)
+        cursor.execute("ANALYZE kpi_deals")
+    if "kpi_stays" in tables:
+        cursor.execute(f"CREATE TEMPORARY TABLE kpi_stays ON COMMIT DROP AS {facts.STAYS}", params)
+        cursor.execute("ANALYZE kpi_stays")
+
+
+def _source_sql(source: str, filters: Filters) -> str:
+    """``WITH facts AS (…)``: the source's rows in the computed periods, filtered."""
+    return (
+        f"WITH facts AS (SELECT f.* FROM ({facts.SOURCES[source]}) f "
+        f"WHERE f.period_date BETWEEN %(lo)s AND %(hi)s AND {filters.sql(source)})"
+    )
+
+
+def _scopes_of(alias: str) -> str:
+    """The scopes a fact (or grain) row counts in."""
+    return f"""CROSS JOIN LATERAL (
+        SELECT 'company'::text AS scope_kind, 0::bigint AS scope_id
+        UNION ALL SELECT 'rep', {alias}.owner_id WHERE {alias}.owner_id IS NOT NULL
+        UNION ALL SELECT 'team', ot.team_id FROM kpi_owner_team ot
+                  WHERE ot.owner_id = {alias}.owner_id
+        UNION ALL SELECT 'territory', {alias}.territory_id
+                  WHERE {alias}.territory_id IS NOT NULL
+    ) s"""
+
+
+def _scope_filter(scoped: bool) -> str:
+    if not scoped:
+        return ""
+    return (
+        "WHERE EXISTS (SELECT 1 FROM kpi_scope k "
+        "WHERE k.scope_kind = s.scope_kind AND k.scope_id = s.scope_id)"
+    )
+
+
+_CELL = "p.period_kind, p.period_key, p.period_start, s.scope_kind, s.scope_id"
+_CELL_COLUMNS = "period_kind, period_key, period_start, scope_kind, scope_id, breakdown"
+
+
+def _summed_sql(prefix: str, kpis: list[Kpi], scoped: bool) -> str:
+    """Sums and ratios of one source: grain per owner/territory/stage/month, then roll-up."""
+    parts: dict[Measure, str] = {}
+    for kpi in kpis:
+        for measure in (kpi.numerator, kpi.denominator):
+            if isinstance(measure, Measure):
+                parts.setdefault(measure, f"m{len(parts)}")
+    grain = ", ".join(
+        f"sum(CASE WHEN {m.where} THEN ({m.expression})::numeric END) AS {name}"
+        for m, name in parts.items()
+    )
+    rolled = ", ".join(f"sum(g.{name}) AS {name}" for name in parts.values())
+    values = []
+    for kpi in kpis:
+        numerator = f"c.{parts[kpi.numerator]}"
+        if kpi.denominator is None:
+            values.append(f"('{kpi.key}', coalesce({numerator}, 0), coalesce({numerator}, 0), "
+                          "NULL::numeric)")  # fmt: skip
+            continue
+        denominator = (
+            "hc.reps::numeric" if kpi.denominator == HEADCOUNT else f"c.{parts[kpi.denominator]}"
+        )
+        values.append(
+            f"('{kpi.key}', coalesce({numerator}, 0) / NULLIF({denominator}, 0), "
+            f"coalesce({numerator}, 0), {denominator})"
+        )
+    return f"""{prefix},
+    grain AS (
+        SELECT owner_id, territory_id, breakdown, date_trunc('month', period_date)::date AS month,
+               {grain}
+        FROM facts GROUP BY 1, 2, 3, 4
+    ),
+    cells AS (
+        SELECT {_CELL}, g.breakdown, {rolled}
+        FROM grain g JOIN kpi_period p ON p.month = g.month
+        {_scopes_of("g")}
+        {_scope_filter(scoped)}
+        GROUP BY {_CELL}, g.breakdown
+    )
+    INSERT INTO {RESULT_TABLE} ({_CELL_COLUMNS}, metric, value, numerator, denominator)
+    SELECT c.period_kind, c.period_key, c.period_start, c.scope_kind, c.scope_id, c.breakdown,
+           v.metric, v.value, v.numerator, v.denominator
+    FROM cells c
+    LEFT JOIN kpi_headcount hc ON hc.scope_kind = c.scope_kind AND hc.scope_id = c.scope_id
+    CROSS JOIN LATERAL (VALUES {", ".join(values)}) AS v(metric, value, numerator, denominator)
+    """
+
+
+def _median_sql(prefix: str, kpi: Kpi, scoped: bool) -> str:
+    """The median over the facts themselves; the denominator column holds how many there were."""
+    measure = kpi.median
+    return f"""{prefix}
+    INSERT INTO {RESULT_TABLE} ({_CELL_COLUMNS}, metric, value, numerator, denominator)
+    SELECT {_CELL}, f.breakdown, '{kpi.key}',
+           (percentile_cont(0.5) WITHIN GROUP (ORDER BY ({measure.expression})::float8)
+               FILTER (WHERE {measure.where}))::numeric,
+           NULL, count(*) FILTER (WHERE {measure.where})
+    FROM facts f JOIN kpi_period p ON p.month = date_trunc('month', f.period_date)::date
+    {_scopes_of("f")}
+    {_scope_filter(scoped)}
+    GROUP BY {_CELL}, f.breakdown
+    """
+
+
+def _derived_sql(kpi: Kpi) -> str:
+    """A KPI made of others of the same cell: only where every one of them has a row."""
+    columns = ", ".join(f"max(value) FILTER (WHERE metric = '{key}') AS {key}" for key in kpi.uses)
+    uses = ", ".join(f"'{key}'" for key in kpi.uses)
+    return f"""
+    INSERT INTO {RESULT_TABLE} ({_CELL_COLUMNS}, metric, value, numerator, denominator)
+    SELECT {_CELL_COLUMNS}, '{kpi.key}', {kpi.derived}, NULL, NULL
+    FROM (
+        SELECT {_CELL_COLUMNS}, {columns}
+        FROM {RESULT_TABLE} WHERE metric IN ({uses})
+        GROUP BY {_CELL_COLUMNS}
+        HAVING count(DISTINCT metric) = {len(kpi.uses)}
+    ) x
+    """

@@ -1,0 +1,185 @@
+"""The fact sources KPIs aggregate: SQL producing one row per closed deal, open deal, stage stay, …
+
+Every source yields ``owner_id``, ``territory_id``, ``breakdown`` (text, '' unless per stage),
+``period_date`` (the date that decides the fiscal period) and the columns its KPIs measure.
+Deal sources read the deals either as they are now or as of a moment, rebuilt from stage history
+(the last history row before the moment); both give the same columns, so every KPI works as of any
+past date. Parameters: ``%(until)s`` (the moment, exclusive), ``%(tz)s`` (the org time zone),
+``%(corporate)s`` (the corporate currency), ``%(today)s`` (rate day of deals without a close
+date), ``%(lo_at)s`` (the start of the first period computed).
+"""
+
+from __future__ import annotations
+
+# The deals as they are now.
+CURRENT_DEAL_STATE = """
+    SELECT d.id AS deal_id, d.owner_id, d.stage_id, d.amount, d.currency, d.close_date,
+           d.probability
+    FROM crm_deal d
+"""
+
+# The deals as of %(until)s: each deal's last history row written before it.
+HISTORY_DEAL_STATE = """
+    SELECT DISTINCT ON (h.deal_id)
+           h.deal_id, h.to_owner_id AS owner_id, h.to_stage_id AS stage_id,
+           h.to_amount AS amount, h.currency, h.to_close_date AS close_date,
+           h.to_probability AS probability
+    FROM crm_dealhistory h
+    WHERE h.changed_at < %(until)s
+    ORDER BY h.deal_id, h.changed_at DESC, h.id DESC
+"""
+
+# Deal state joined with what KPIs need; amounts in the corporate currency at the rate in force
+# on the close date (the latest rate on or before it), NULL when there is no such rate.
+DEALS = """
+    SELECT s.deal_id, s.owner_id, a.territory_id, d.pipeline_id, a.segment, d.type AS deal_type,
+           s.close_date, st.is_won, st.is_lost,
+           coalesce(s.probability, st.probability) AS probability,
+           CASE WHEN s.currency = %(corporate)s THEN s.amount
+                ELSE s.amount * (
+                    SELECT r.rate FROM org_exchangerate r
+                    WHERE r.currency = s.currency
+                      AND r.valid_from <= coalesce(s.close_date, %(today)s)
+                    ORDER BY r.valid_from DESC LIMIT 1)
+           END AS amount,
+           (d.created_at AT TIME ZONE %(tz)s)::date AS created_on
+    FROM ({state}) s
+    JOIN crm_deal d ON d.id = s.deal_id
+    JOIN crm_stage st ON st.id = s.stage_id
+    JOIN crm_account a ON a.id = d.account_id
+"""
+
+# Every stay of a deal in a stage, from stage history before %(until)s: when it entered, when it
+# left (NULL while still there), and the furthest open stage (or a won stage) it entered later.
+STAYS = """
+    SELECT e.deal_id, e.to_stage_id AS stage_id, e.to_owner_id AS owner_id, st.position,
+           e.changed_at AS entered_at,
+           lead(e.changed_at) OVER stays_of_deal AS left_at,
+           max(CASE WHEN st.is_won THEN 32767 WHEN st.is_lost THEN NULL ELSE st.position END)
+               OVER (stays_of_deal ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING)
+               AS furthest_after
+    FROM (
+        SELECT h.id, h.deal_id, h.changed_at, h.to_stage_id, h.to_owner_id,
+               lag(h.to_stage_id) OVER (PARTITION BY h.deal_id ORDER BY h.changed_at, h.id)
+                   AS previous_stage_id
+        FROM crm_dealhistory h
+        WHERE h.changed_at < %(until)s
+          -- only deals with history from the first day computed on can have a stay in it
+          AND h.deal_id IN (SELECT deal_id FROM crm_dealhistory WHERE changed_at >= %(lo_at)s)
+    ) e
+    JOIN crm_stage st ON st.id = e.to_stage_id
+    WHERE e.previous_stage_id IS DISTINCT FROM e.to_stage_id
+    WINDOW stays_of_deal AS (PARTITION BY e.deal_id ORDER BY e.changed_at, e.id)
+"""
+
+_STAY_COLUMNS = """
+    s.owner_id, a.territory_id, d.pipeline_id, a.segment, d.type AS deal_type,
+    s.stage_id::text AS breakdown
+"""
+
+SOURCES: dict[str, str] = {
+    "closed_deals": """
+        SELECT owner_id, territory_id, pipeline_id, segment, deal_type, '' AS breakdown,
+               close_date AS period_date, is_won, is_lost, amount,
+               close_date - created_on AS cycle_days
+        FROM kpi_deals
+        WHERE (is_won OR is_lost) AND close_date IS NOT NULL
+    """,
+    "open_deals": """
+        SELECT owner_id, territory_id, pipeline_id, segment, deal_type, '' AS breakdown,
+               close_date AS period_date, amount, probability
+        FROM kpi_deals
+        WHERE NOT (is_won OR is_lost) AND close_date IS NOT NULL
+    """,
+    "created_deals": """
+        SELECT owner_id, territory_id, pipeline_id, segment, deal_type, '' AS breakdown,
+               created_on AS period_date, amount
+        FROM kpi_deals
+    """,
+    "stage_entries": f"""
+        SELECT {_STAY_COLUMNS},
+               (s.entered_at AT TIME ZONE %(tz)s)::date AS period_date,
+               coalesce(s.furthest_after > s.position, FALSE) AS advanced
+        FROM kpi_stays s
+        JOIN crm_deal d ON d.id = s.deal_id
+        JOIN crm_account a ON a.id = d.account_id
+    """,
+    "stage_exits": f"""
+        SELECT {_STAY_COLUMNS},
+               (s.left_at AT TIME ZONE %(tz)s)::date AS period_date,
+               extract(epoch FROM s.left_at - s.entered_at) / 86400 AS stay_days
+        FROM kpi_stays s
+        JOIN crm_deal d ON d.id = s.deal_id
+        JOIN crm_account a ON a.id = d.account_id
+        WHERE s.left_at IS NOT NULL
+    """,
+    "leads": """
+        SELECT l.owner_id, NULL::bigint AS territory_id, NULL::bigint AS pipeline_id,
+               NULL::text AS segment, NULL::text AS deal_type, '' AS breakdown,
+               (l.created_at AT TIME ZONE %(tz)s)::date AS period_date,
+               CASE WHEN l.first_response_at < %(until)s
+                    THEN extract(epoch FROM l.first_response_at - l.created_at) / 3600
+               END AS response_hours
+        FROM crm_lead l
+        WHERE l.created_at < %(until)s
+    """,
+    "meetings": """
+        SELECT t.owner_id, a.territory_id, NULL::bigint AS pipeline_id, a.segment,
+               NULL::text AS deal_type, '' AS breakdown,
+               (t.done_at AT TIME ZONE %(tz)s)::date AS period_date
+        FROM crm_activity t
+        LEFT JOIN crm_account a ON a.id = t.account_id
+        WHERE t.kind IN ('meeting', 'demo') AND t.done_at < %(until)s
+    """,
+}
+
+# Which of the shared tables (computed once per run) a source reads.
+NEEDS: dict[str, str | None] = {
+    "closed_deals": "kpi_deals",
+    "open_deals": "kpi_deals",
+    "created_deals": "kpi_deals",
+    "stage_entries": "kpi_stays",
+    "stage_exits": "kpi_stays",
+    "leads": None,
+    "meetings": None,
+}
+
+# Who counts in which scope: the owner's team and every team above it; a user without a rep
+# profile counts to the lowest-id team they manage. Teams as they are now.
+OWNER_TEAMS = """
+    WITH RECURSIVE team_up(team_id, ancestor_id) AS (
+        SELECT id, id FROM org_team
+        UNION ALL
+        SELECT u.team_id, t.parent_id FROM team_up u JOIN org_team t ON t.id = u.ancestor_id
+        WHERE t.parent_id IS NOT NULL
+    ),
+    home_team AS (
+        SELECT u.id AS owner_id,
+               coalesce(rp.team_id, (SELECT min(t.id) FROM org_team t WHERE t.manager_id = u.id))
+                   AS team_id
+        FROM org_user u LEFT JOIN org_repprofile rp ON rp.user_id = u.id
+    )
+    SELECT h.owner_id, u.ancestor_id AS team_id
+    FROM home_team h JOIN team_up u ON u.team_id = h.team_id
+"""
+
+# Active reps per scope, the denominator of "per rep" KPIs.
+HEADCOUNT = """
+    WITH RECURSIVE team_up(team_id, ancestor_id) AS (
+        SELECT id, id FROM org_team
+        UNION ALL
+        SELECT u.team_id, t.parent_id FROM team_up u JOIN org_team t ON t.id = u.ancestor_id
+        WHERE t.parent_id IS NOT NULL
+    ),
+    reps AS (
+        SELECT rp.user_id, rp.team_id FROM org_repprofile rp
+        JOIN org_user u ON u.id = rp.user_id
+        WHERE rp.active AND u.is_active
+    )
+    SELECT 'rep' AS scope_kind, user_id AS scope_id, 1 AS reps FROM reps
+    UNION ALL
+    SELECT 'team', u.ancestor_id, count(*) FROM reps r JOIN team_up u ON u.team_id = r.team_id
+    GROUP BY u.ancestor_id
+    UNION ALL
+    SELECT 'company', 0, count(*) FROM reps
+"""

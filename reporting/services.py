@@ -1,0 +1,114 @@
+"""Recompute the KPI snapshots: everything (nightly), or what changed (every few minutes).
+
+Both run in one transaction under one advisory lock, so they never overlap and a failed run
+leaves the previous figures and the change marks as they were.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from reporting import engine
+from reporting.facts import OWNER_TEAMS
+from reporting.models import KpiRun, ScopeKind
+from salesops.fiscal import PeriodKind
+from salesops.org.selectors import fiscal_calendar
+
+# pg_advisory_xact_lock key of KPI recomputes ("KPI" in ASCII).
+RECOMPUTE_LOCK = 0x4B5049
+
+
+def kpi_recompute_full() -> KpiRun:
+    """Recompute every KPI for every period and scope, replacing all snapshots."""
+    run = KpiRun.objects.create(kind=KpiRun.Kind.FULL, started_at=timezone.now())
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [RECOMPUTE_LOCK])
+            cursor.execute("SELECT coalesce(max(id), 0) FROM reporting_kpidirtymark")
+            (last_mark,) = cursor.fetchone()
+            engine.fill_results(cursor)
+            cursor.execute("DELETE FROM reporting_kpivalue")
+            written = _write_results(cursor)
+            cursor.execute("SELECT count(DISTINCT period_key) FROM kpi_result")
+            (periods,) = cursor.fetchone()
+            cursor.execute("DELETE FROM reporting_kpidirtymark WHERE id <= %s", [last_mark])
+    except Exception as error:
+        _finish(run, KpiRun.Status.FAILED, problem=f"{type(error).__name__}: {error}")
+        raise
+    return _finish(run, KpiRun.Status.DONE, written=written, periods=periods)
+
+
+def kpi_recompute_changed() -> KpiRun | None:
+    """Recompute the periods and scopes that changes marked since the last run (None: none)."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [RECOMPUTE_LOCK])
+        cursor.execute("DELETE FROM reporting_kpidirtymark RETURNING owner_id, day, territory_id")
+        marks = cursor.fetchall()
+        if not marks:
+            return None
+        run = KpiRun.objects.create(kind=KpiRun.Kind.INCREMENTAL, started_at=timezone.now())
+        period_keys = _periods_of({day for _, day, _ in marks})
+        scopes = _scopes_of(
+            {owner for owner, _, _ in marks if owner is not None},
+            {territory for _, _, territory in marks if territory is not None},
+        )
+        engine.fill_results(cursor, period_keys=period_keys, scopes=scopes)
+        cursor.execute(
+            "DELETE FROM reporting_kpivalue v WHERE v.period_key = ANY(%s) AND EXISTS ("
+            "SELECT 1 FROM kpi_scope k WHERE k.scope_kind = v.scope_kind "
+            "AND k.scope_id = v.scope_id)",
+            [sorted(period_keys)],
+        )
+        written = _write_results(cursor)
+    return _finish(run, KpiRun.Status.DONE, written=written, periods=len(period_keys))
+
+
+def last_run() -> KpiRun | None:
+    """The latest finished recompute: pages say "figures as of …" from it."""
+    return KpiRun.objects.filter(status=KpiRun.Status.DONE).order_by("-finished_at").first()
+
+
+def _write_results(cursor) -> int:
+    cursor.execute(
+        "INSERT INTO reporting_kpivalue (metric, period_kind, period_key, period_start, "
+        "scope_kind, scope_id, breakdown, value, numerator, denominator, computed_at) "
+        "SELECT metric, period_kind, period_key, period_start, scope_kind, scope_id, breakdown, "
+        "round(value, 10), round(numerator, 10), round(denominator, 10), now() "
+        f"FROM {engine.RESULT_TABLE}"
+    )
+    return cursor.rowcount
+
+
+def _periods_of(days: set[dt.date]) -> set[str]:
+    """The keys of the months, quarters and years that contain ``days``."""
+    calendar = fiscal_calendar()
+    months = {day.replace(day=1) for day in days}
+    return {calendar.period(month, kind).key for month in months for kind in PeriodKind}
+
+
+def _scopes_of(owners: set[int], territories: set[int]) -> list[tuple[str, int]]:
+    """Each owner, every team above them, their territories, and the company."""
+    scopes = [(ScopeKind.COMPANY.value, 0)]
+    scopes += [(ScopeKind.REP.value, owner) for owner in owners]
+    scopes += [(ScopeKind.TERRITORY.value, territory) for territory in territories]
+    if owners:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT DISTINCT team_id FROM ({OWNER_TEAMS}) t WHERE owner_id = ANY(%s)",
+                [sorted(owners)],
+            )
+            scopes += [(ScopeKind.TEAM.value, team) for (team,) in cursor.fetchall()]
+    return scopes
+
+
+def _finish(run: KpiRun, status: str, *, written: int = 0, periods: int = 0, problem: str = ""):
+    run.status = status
+    run.finished_at = timezone.now()
+    run.values_written = written
+    run.periods = periods
+    run.problem = problem
+    run.save()
+    return run

@@ -3,7 +3,9 @@
 import os
 
 from celery import Celery
+from celery.schedules import crontab
 from celery.signals import beat_init
+from django.conf import settings
 from kombu import Queue
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "salesops.settings")
@@ -12,10 +14,21 @@ app = Celery("salesops")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.conf.task_queues = [Queue(name) for name in ("default", "kpi", "comp")]
 app.autodiscover_tasks()
+_full_hour, _full_minute = settings.SALESOPS_KPI_FULL_AT.split(":")
 app.conf.beat_schedule = {
     "heartbeat": {
         "task": "salesops.org.tasks.heartbeat",
         "schedule": float(os.environ.get("SALESOPS_HEARTBEAT_SECONDS", "30")),
+    },
+    "kpi-recompute-full": {
+        "task": "reporting.tasks.kpi_recompute_full",
+        "schedule": crontab(hour=int(_full_hour), minute=int(_full_minute)),
+        "options": {"queue": "kpi"},
+    },
+    "kpi-recompute-changed": {
+        "task": "reporting.tasks.kpi_recompute_changed",
+        "schedule": float(settings.SALESOPS_KPI_CHANGED_SECONDS),
+        "options": {"queue": "kpi"},
     },
 }
 

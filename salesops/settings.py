@@ -170,7 +170,7 @@ PGHISTORY_MIDDLEWARE_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 SALESOPS_HOME_SECTIONS = ["crm.home.pipeline_section"]
 
 # Steps `generate_org` runs after building the org, in order (each app adds its own).
-SALESOPS_GENERATOR_STEPS = ["crm.generate.generate_crm"]
+SALESOPS_GENERATOR_STEPS = ["crm.generate.generate_crm", "reporting.generate.generate_kpis"]
 
 # What spreadsheets can be imported as (each app adds its targets), and the largest file taken.
 SALESOPS_IMPORT_TARGETS = [
@@ -240,6 +240,7 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=600)
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=660)
 CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_ROUTES = {"reporting.tasks.*": {"queue": "kpi"}}
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_TIMEZONE = TIME_ZONE
 HEARTBEAT_INTERVAL_SECONDS = env.int("SALESOPS_HEARTBEAT_SECONDS", default=30)

@@ -1,3 +1,4 @@
-"""Reporting fixtures: the CRM's New Business pipeline and accounts per rep."""
+"""Reporting fixtures: the CRM's pipeline and accounts, and the hand-computed scenario."""
 
-from tests.crm.conftest import accounts, pipeline, stage  # noqa: F401 - fixtures and helper
+from tests.crm.conftest import accounts, pipeline  # noqa: F401 - fixtures
+from tests.reporting.scenario import book  # noqa: F401 - fixture

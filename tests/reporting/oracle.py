@@ -46,9 +46,10 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from decimal import Decimal
 
+import numpy as np
 import pandas as pd
 from django.utils import timezone
 
@@ -100,7 +101,7 @@ def expected(as_of: dt.date | None = None) -> pd.DataFrame:
 
 def median_cont(values: Iterable) -> Decimal | None:
     """PostgreSQL ``percentile_cont(0.5)``: the middle value, or the mean of the two middle ones."""
-    ordered = sorted(Decimal(v) for v in values if v is not None and not pd.isna(v))
+    ordered = sorted(_decimal(v) for v in values if v is not None and not pd.isna(v))
     if not ordered:
         return None
     middle = len(ordered) // 2
@@ -115,9 +116,10 @@ def _dsum(values: pd.Series) -> Decimal:
 
 
 def _ratio(numerator, denominator) -> Decimal | None:
-    if denominator is None or denominator == 0:
+    numerator, denominator = _decimal(numerator), _decimal(denominator)
+    if numerator is None or denominator is None or denominator == 0:
         return None
-    return Decimal(numerator) / Decimal(denominator)
+    return numerator / denominator
 
 
 def _seconds(delta: dt.timedelta) -> Decimal:
@@ -348,9 +350,9 @@ class _Oracle:
         agg["lost"] = agg["lost"].astype(int)
         won = agg[agg["won"] > 0]
         frames.append(_rows("bookings", won, won["won_amount"]))
-        frames.append(_rows("won_deals", won, won["won"].map(Decimal)))
+        frames.append(_rows("won_deals", won, won["won"]))
         lost = agg[agg["lost"] > 0]
-        frames.append(_rows("lost_deals", lost, lost["lost"].map(Decimal)))
+        frames.append(_rows("lost_deals", lost, lost["lost"]))
         frames.append(_ratio_rows("win_rate", agg, agg["won"], agg["closed"]))
         frames.append(_ratio_rows("win_rate_value", agg, agg["won_amount"], agg["closed_amount"]))
         frames.append(
@@ -370,14 +372,14 @@ class _Oracle:
             pipeline=("amount_corp", _dsum),
             weighted=("weighted", _dsum),
         )
-        frames.append(_rows("open_deals", pipe, pipe["count"].map(Decimal)))
+        frames.append(_rows("open_deals", pipe, pipe["count"]))
         frames.append(_rows("pipeline", pipe, pipe["pipeline"]))
         frames.append(_rows("weighted_pipeline", pipe, pipe["weighted"]))
 
         # Created in the period (local date of created_at).
         cells = self.cells(deals, "created_on", territory=True)
         created = cells.groupby(CELL).agg(count=("deal_id", "size"), amount=("amount_corp", _dsum))
-        frames.append(_rows("deals_created", created, created["count"].map(Decimal)))
+        frames.append(_rows("deals_created", created, created["count"]))
         frames.append(_rows("pipeline_created", created, created["amount"]))
 
         frames.append(self.sales_velocity(agg, pipe))
@@ -388,7 +390,7 @@ class _Oracle:
         """open_deals x win_rate x average_deal_size / cycle_length_mean, per cell; blank when a
         part is blank or the cycle is 0."""
         parts = pd.DataFrame(index=closed.index.union(open_.index))
-        parts["open"] = open_["count"].reindex(parts.index).fillna(0).map(Decimal)
+        parts["open"] = open_["count"].reindex(parts.index).fillna(0).map(_decimal)
         closed = closed.reindex(parts.index)
         values = []
         for open_count, won, n_closed, won_amount, with_amount, cycle_sum in zip(
@@ -529,7 +531,7 @@ class _Oracle:
         meetings["day"] = self.local_date(meetings["done_at"])
         cells = self.cells(meetings, "day", territory=True)
         agg = cells.groupby(CELL).agg(count=("id", "size"))
-        frames = [_rows("meetings", agg, agg["count"].map(Decimal))]
+        frames = [_rows("meetings", agg, agg["count"])]
         per_rep = agg[agg.index.get_level_values("scope_kind") != "territory"]
         reps = [
             1 if kind == "rep" else self.active_reps.get((kind, scope_id), 0)
@@ -567,6 +569,15 @@ def _ratio_rows(metric: str, agg: pd.DataFrame, numerator: pd.Series, denominato
     return _rows(metric, agg, pd.Series(values, index=agg.index), numerator, denominator)
 
 
-def _decimals(values: pd.Series) -> list[Decimal | None]:
-    convert: Callable = lambda v: None if v is None or pd.isna(v) else Decimal(v)  # noqa: E731
-    return [convert(v) for v in values]
+def _decimal(value) -> Decimal | None:
+    if value is None or pd.isna(value):
+        return None
+    if isinstance(value, Decimal):
+        return value
+    if isinstance(value, np.integer | np.bool_ | bool):
+        return Decimal(int(value))
+    return Decimal(value)
+
+
+def _decimals(values: Iterable) -> list[Decimal | None]:
+    return [_decimal(v) for v in values]

@@ -2,13 +2,15 @@
 
 import django_filters
 from django import forms
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, F, OuterRef, Q, QuerySet
 
+from crm import quality
 from crm.models import (
     Account,
     Activity,
     Contact,
     Deal,
+    DealHistory,
     ForecastCategory,
     Lead,
     LeadSource,
@@ -43,7 +45,20 @@ class DealFilterSet(django_filters.FilterSet):
     )
     team = django_filters.NumberFilter(method="filter_team", label="Team (and teams below it)")
     status = django_filters.ChoiceFilter(
-        choices=[("open", "Open"), ("won", "Won"), ("lost", "Lost")], method="filter_status"
+        choices=[("open", "Open"), ("won", "Won"), ("lost", "Lost"), ("closed", "Won or lost")],
+        method="filter_status",
+    )
+    segment = django_filters.ChoiceFilter(field_name="account__segment", choices=Segment.choices)
+    created_after = django_filters.DateFilter(field_name="created_at__date", lookup_expr="gte")
+    created_before = django_filters.DateFilter(field_name="created_at__date", lookup_expr="lte")
+    # "Entered this stage between these days", from stage history: a dashboard funnel's deals.
+    entered_stage = django_filters.NumberFilter(method="filter_entered", label="Entered stage")
+    entered_after = django_filters.DateFilter(method="filter_entered", label="Entered from")
+    entered_before = django_filters.DateFilter(method="filter_entered", label="Entered until")
+    quality = django_filters.ChoiceFilter(
+        choices=[(c.key, c.title) for c in quality.CHECKS],
+        method="filter_quality",
+        label="Data-quality issue",
     )
     close_date_after = django_filters.DateFilter(field_name="close_date", lookup_expr="gte")
     close_date_before = django_filters.DateFilter(field_name="close_date", lookup_expr="lte")
@@ -64,7 +79,28 @@ class DealFilterSet(django_filters.FilterSet):
     def filter_status(self, queryset, name, value):
         if value == "open":
             return queryset.open()
+        if value == "closed":
+            return queryset.filter(closed_at__isnull=False)
         return queryset.filter(**{f"stage__is_{value}": True})
+
+    def filter_entered(self, queryset, name, value):
+        """Applied once, for the three ``entered_*`` fields together."""
+        data = self.form.cleaned_data
+        if name != "entered_stage" and data.get("entered_stage") is not None:
+            return queryset  # the stage's filter applies the dates as well
+        entries = DealHistory.objects.filter(deal=OuterRef("pk")).exclude(
+            from_stage=F("to_stage")
+        )
+        if data.get("entered_stage") is not None:
+            entries = entries.filter(to_stage=data["entered_stage"])
+        if data.get("entered_after"):
+            entries = entries.filter(changed_at__date__gte=data["entered_after"])
+        if data.get("entered_before"):
+            entries = entries.filter(changed_at__date__lte=data["entered_before"])
+        return queryset.filter(Exists(entries))
+
+    def filter_quality(self, queryset, name, value):
+        return quality.failing(queryset, value)
 
     def filter_text(self, queryset, name, value):
         return queryset.filter(Q(name__icontains=value) | Q(account__name__icontains=value))

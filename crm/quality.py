@@ -35,8 +35,14 @@ CHECKS = [
 
 def deals_failing(check: str, *, user: User, today: dt.date | None = None) -> QuerySet:
     """Open deals in ``user``'s scope that fail ``check``."""
+    deals = Deal.objects.visible_to(user).select_related("account", "owner", "stage")
+    return failing(deals, check, today=today)
+
+
+def failing(deals: QuerySet, check: str, *, today: dt.date | None = None) -> QuerySet:
+    """The open deals of ``deals`` that fail ``check`` (the deal list's quality filter too)."""
     today = today or timezone.localdate()
-    deals = Deal.objects.visible_to(user).open().select_related("account", "owner", "stage")
+    deals = deals.open()
     if check == "past_close_date":
         return deals.filter(close_date__lt=today).order_by("close_date")
     if check == "no_next_step":
@@ -139,6 +145,7 @@ def summary(*, user: User) -> list[dict]:
 __all__ = [
     "CHECKS",
     "deals_failing",
+    "failing",
     "likely_duplicate_accounts",
     "likely_duplicate_contacts",
     "summary",

@@ -123,6 +123,9 @@ KPIS: tuple[Kpi, ...] = (
         "Sum of the amounts of the deals created in the period.",
         "created_deals", numerator=Measure("amount")),
     # --- stages (breakdown: stage) ---
+    Kpi("stage_entries", "Stage entries", Unit.COUNT,
+        "Number of times a deal entered the stage during the period (the funnel).",
+        "stage_entries", numerator=Measure("1")),
     Kpi("stage_conversion", "Stage conversion", Unit.PERCENT,
         "Of the entries into the stage during the period, the share whose deal later entered a "
         "stage further on in the pipeline or a won stage.",

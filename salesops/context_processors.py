@@ -26,6 +26,7 @@ NAV_ITEMS = [
     NavItem("Home", "home"),
     NavItem("Board", "crm:board", frozenset({Role.REP, Role.MANAGER, Role.OPS, Role.ADMIN})),
     NavItem("Deals", "crm:deal_list"),
+    NavItem("Dashboard", "reporting:dashboard"),
     # Every role may view accounts and leads (its scope narrows which ones).
     NavItem("Accounts", "crm:account_list", frozenset(Role)),
     NavItem("Leads", "crm:lead_list", frozenset(Role)),

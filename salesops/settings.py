@@ -4,6 +4,7 @@ With no ``DATABASE_URL`` / ``REDIS_URL``, the embedded PostgreSQL and Redis unde
 ``$SALESOPS_VAR_DIR`` (default ``var/``) are started and used (see ``salesops.embedded``).
 """
 
+import importlib.util
 from pathlib import Path
 
 import environ
@@ -140,7 +141,11 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
-STATICFILES_DIRS = [BASE_DIR / "static"]
+# plotly.js is served from the installed plotly package (no CDN, nothing copied in the repo).
+STATICFILES_DIRS = [
+    BASE_DIR / "static",
+    ("plotly", Path(importlib.util.find_spec("plotly").origin).parent / "package_data"),
+]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {

@@ -24,6 +24,7 @@ urlpatterns = [
     path("org/", include("salesops.org.urls")),
     path("crm/", include("crm.urls")),
     path("imports/", include("salesops.imports.urls")),
+    path("reports/", include("reporting.urls")),
     path("api/v1/", include("salesops.api.urls")),
     path("api/v1/", include("crm.api.urls")),
     path("api/v1/", include("salesops.imports.api")),

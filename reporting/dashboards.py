@@ -1,0 +1,251 @@
+"""What a dashboard shows for a scope, a fiscal period and filters: tiles, charts, top deals.
+
+One builder serves every dashboard: a rep's (their own figures), a manager's team (by rep, or by
+sub-team for a manager of managers), the executive one (the company by region). Figures come from
+the KPI snapshots, or are computed live when a filter is set. Every tile and chart point links to
+the deal list behind it, with the dashboard's filters carried over.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from decimal import Decimal
+from urllib.parse import urlencode
+
+from django.urls import reverse
+from django.utils import timezone
+
+from crm.models import Deal, Pipeline, Stage
+from reporting import charts, selectors
+from reporting.engine import Filters
+from reporting.kpis import REGISTRY, Unit
+from reporting.models import ScopeKind
+from reporting.selectors import Scope, figure, figure_index
+from salesops.fiscal import FiscalPeriod, PeriodKind
+from salesops.org.models import Team
+from salesops.org.selectors import fiscal_calendar, org_settings, team_subtree_ids
+
+TILES = (
+    "bookings", "won_deals", "win_rate", "average_deal_size", "cycle_length_median",
+    "pipeline", "weighted_pipeline", "sales_velocity", "lead_response_hours", "meetings_per_rep",
+)  # fmt: skip
+CHART_METRICS = ("bookings", "win_rate", "cycle_length_median", "pipeline", "weighted_pipeline",
+                 "stage_entries")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class DashboardQuery:
+    scope: Scope
+    period: FiscalPeriod
+    filters: Filters = field(default_factory=Filters)
+
+
+def build(user, query: DashboardQuery) -> dict:
+    """Everything the dashboard page (and its JSON) shows."""
+    calendar = fiscal_calendar()
+    period, scope, filters = query.period, query.scope, query.filters
+    year_months = calendar.periods(period.fiscal_year, PeriodKind.MONTH)
+    last_month = calendar.period(period.end, PeriodKind.MONTH)
+    trailing = [calendar.shift(last_month, -n) for n in range(11, -1, -1)]
+    first_open = calendar.period(max(period.start, timezone.localdate()), PeriodKind.MONTH)
+    ahead = [calendar.shift(first_open, n) for n in range(6)]
+    group_by = _group_by(scope)
+    members = selectors.members(scope, group_by) if group_by else []
+    members = [m for m in members if selectors.can_see_scope(user, m)]
+    keys = sorted({period.key, *(p.key for p in year_months + trailing + ahead)})
+    figures = selectors.kpi_figures(
+        user, metrics=sorted({*TILES, *CHART_METRICS}), scopes=[scope, *members],
+        period_keys=keys, filters=filters,
+    )  # fmt: skip
+    index = figure_index(figures.rows)
+    links = _Links(scope, filters)
+    currency = org_settings().corporate_currency
+    funnel_pipeline = _funnel_pipeline(filters)
+    return {
+        "scope": scope,
+        "period": period,
+        "filters": filters,
+        "group_by": group_by,
+        "currency": currency,
+        "live": figures.live,
+        "computed_at": figures.computed_at,
+        "tiles": [_tile(index, key, scope, period, links, currency) for key in TILES],
+        "charts": {
+            "bookings_by_month": charts.bars(
+                [p.label for p in year_months],
+                [figure(index, "bookings", scope, p.key) for p in year_months],
+                [links.deals(status="won", period=p) for p in year_months],
+                money=currency,
+            ),
+            "bookings_by_member": charts.bars(
+                [m.name for m in members],
+                [figure(index, "bookings", m, period.key) for m in members],
+                [_Links(m, filters).deals(status="won", period=period) for m in members],
+                money=currency,
+                horizontal=True,
+            )
+            if members
+            else None,
+            "funnel": _funnel(index, scope, period, links, funnel_pipeline),
+            "win_rate_and_cycle": charts.win_rate_and_cycle(
+                [p.label for p in trailing],
+                [figure(index, "win_rate", scope, p.key) for p in trailing],
+                [figure(index, "cycle_length_median", scope, p.key) for p in trailing],
+                [links.deals(status="closed", period=p) for p in trailing],
+            ),
+            "pipeline_by_month": charts.pipeline_by_month(
+                [p.label for p in ahead],
+                [figure(index, "pipeline", scope, p.key) for p in ahead],
+                [figure(index, "weighted_pipeline", scope, p.key) for p in ahead],
+                [links.deals(status="open", period=p) for p in ahead],
+                currency,
+            ),
+        },  # fmt: skip
+        "funnel_pipeline": funnel_pipeline,
+        "top_deals": _top_deals(user, scope, period, filters),
+        "deals_url": links.deals(period=period),
+    }
+
+
+def _group_by(scope: Scope) -> str | None:
+    """Break a team down by sub-team when it has any, else by rep; the company by region."""
+    if scope.kind == ScopeKind.COMPANY:
+        return ScopeKind.TEAM
+    if scope.kind == ScopeKind.TEAM:
+        has_teams = Team.objects.filter(parent_id=scope.id).exists()
+        return ScopeKind.TEAM if has_teams else ScopeKind.REP
+    return None
+
+
+class _Links:
+    """URLs of the deal list for a scope, keeping the dashboard's filters."""
+
+    def __init__(self, scope: Scope, filters: Filters):
+        self.base: dict[str, object] = {}
+        if scope.kind == ScopeKind.REP:
+            self.base["owner"] = scope.id
+        elif scope.kind == ScopeKind.TEAM:
+            self.base["team"] = scope.id
+        if filters.pipeline_id:
+            self.base["pipeline"] = filters.pipeline_id
+        if filters.segment:
+            self.base["segment"] = filters.segment
+        if filters.deal_type:
+            self.base["type"] = filters.deal_type
+
+    def deals(self, *, period: FiscalPeriod, status: str | None = None, by: str = "close_date",
+              **extra) -> str:  # fmt: skip
+        params = dict(self.base)
+        if status:
+            params["status"] = status
+        params[f"{by}_after"] = period.start.isoformat()
+        params[f"{by}_before"] = period.end.isoformat()
+        params.update(extra)
+        return f"{reverse('crm:deal_list')}?{urlencode(params)}"
+
+
+# Which deals a tile's number is made of: (deal list status, date the period applies to).
+_TILE_DEALS = {
+    "bookings": ("won", "close_date"), "won_deals": ("won", "close_date"),
+    "win_rate": ("closed", "close_date"), "average_deal_size": ("won", "close_date"),
+    "cycle_length_median": ("won", "close_date"), "sales_velocity": ("open", "close_date"),
+    "pipeline": ("open", "close_date"), "weighted_pipeline": ("open", "close_date"),
+}  # fmt: skip
+
+
+def _tile(index, key: str, scope: Scope, period: FiscalPeriod, links: _Links,
+          currency: str) -> dict:  # fmt: skip
+    kpi = REGISTRY[key]
+    value = figure(index, key, scope, period.key)
+    deals = _TILE_DEALS.get(key)
+    return {
+        "key": key,
+        "label": kpi.label,
+        "definition": kpi.definition,
+        "value": value,
+        "display": format_figure(value, kpi.unit, currency),
+        "url": links.deals(status=deals[0], period=period) if deals else None,
+    }
+
+
+def format_figure(value: Decimal | None, unit: Unit, currency: str) -> str:
+    """A figure as a person reads it: money to the unit, percent and days without decimals."""
+    if value is None:
+        return "–"
+    if unit == Unit.MONEY:
+        return f"{currency} {value:,.0f}"
+    if unit == Unit.MONEY_PER_DAY:
+        return f"{currency} {value:,.0f}/day"
+    if unit == Unit.PERCENT:
+        return f"{value * 100:.0f} %"
+    if unit == Unit.DAYS:
+        return f"{value:.0f} days"
+    if unit == Unit.HOURS:
+        return f"{value:.1f} h"
+    if value == value.to_integral_value():
+        return f"{value:,.0f}"
+    return f"{value:,.1f}"
+
+
+def _funnel_pipeline(filters: Filters) -> Pipeline | None:
+    pipelines = Pipeline.objects.filter(active=True).order_by("position", "name")
+    if filters.pipeline_id:
+        return pipelines.filter(pk=filters.pipeline_id).first()
+    return pipelines.first()
+
+
+def _funnel(index, scope: Scope, period: FiscalPeriod, links: _Links,
+            pipeline: Pipeline | None) -> dict | None:  # fmt: skip
+    """Entries into each open stage and the won stage of the pipeline during the period."""
+    if pipeline is None:
+        return None
+    stages = list(Stage.objects.filter(pipeline=pipeline, is_lost=False).order_by("position"))
+    entries = [
+        int(index.get(("stage_entries", scope.key, period.key, str(stage.pk))) or 0)
+        for stage in stages
+    ]
+    if not any(entries):
+        return None
+    return charts.funnel(
+        [s.name for s in stages],
+        entries,
+        [links.deals(period=period, by="entered", entered_stage=s.pk) for s in stages],
+    )
+
+
+def _top_deals(user, scope: Scope, period: FiscalPeriod, filters: Filters) -> list[Deal]:
+    """The ten biggest open deals of the scope closing in the period."""
+    deals = (
+        Deal.objects.visible_to(user)
+        .open()
+        .filter(close_date__range=(period.start, period.end), amount__isnull=False)
+        .select_related("owner", "stage", "account")
+    )
+    if scope.kind == ScopeKind.REP:
+        deals = deals.filter(owner_id=scope.id)
+    elif scope.kind == ScopeKind.TEAM:
+        deals = deals.filter(owner__rep_profile__team__in=team_subtree_ids([scope.id]))
+    if filters.pipeline_id:
+        deals = deals.filter(pipeline_id=filters.pipeline_id)
+    if filters.segment:
+        deals = deals.filter(account__segment=filters.segment)
+    if filters.deal_type:
+        deals = deals.filter(type=filters.deal_type)
+    return list(deals.order_by("-amount", "pk")[:10])
+
+
+def period_choices(today: dt.date | None = None) -> list[tuple[str, list[tuple[str, str]]]]:
+    """Periods to pick from, grouped: recent and next months, quarters, and years."""
+    calendar = fiscal_calendar()
+    today = today or timezone.localdate()
+    month = calendar.period(today, PeriodKind.MONTH)
+    quarter = calendar.period(today, PeriodKind.QUARTER)
+    year = calendar.period(today, PeriodKind.YEAR)
+    return [
+        ("Quarters", [(p.key, p.label) for p in (calendar.shift(quarter, n)
+                                                 for n in range(1, -8, -1))]),
+        ("Months", [(p.key, p.label) for p in (calendar.shift(month, n)
+                                               for n in range(2, -13, -1))]),
+        ("Years", [(p.key, p.label) for p in (calendar.shift(year, n) for n in range(0, -4, -1))]),
+    ]  # fmt: skip

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from urllib.parse import urlencode
 
+from django.db.models import Count
 from django.urls import reverse
 from django.utils import timezone
 
@@ -249,3 +250,56 @@ def period_choices(today: dt.date | None = None) -> list[tuple[str, list[tuple[s
                                                for n in range(2, -13, -1))]),
         ("Years", [(p.key, p.label) for p in (calendar.shift(year, n) for n in range(0, -4, -1))]),
     ]  # fmt: skip
+
+
+def quality(user) -> dict:
+    """Sales ops' data-quality dashboard: each check's open deals by region, and duplicates.
+
+    One count query per check, grouped by the owner's top-level team; each bar opens the deal
+    list filtered to that issue and region.
+    """
+    from crm import quality as checks
+
+    top_of = _top_team_of()
+    regions = Team.objects.filter(parent__isnull=True).order_by("name")
+    names = {team.pk: team.name for team in regions}
+    open_deals = Deal.objects.visible_to(user).open().count()
+    sections = []
+    for check in checks.CHECKS:
+        counts: dict[int | None, int] = {}
+        failing = checks.deals_failing(check.key, user=user).order_by()
+        for team_id, n in failing.values_list("owner__rep_profile__team").annotate(n=Count("pk")):
+            region = top_of.get(team_id)
+            counts[region] = counts.get(region, 0) + n
+        total = sum(counts.values())
+        labels = [names[pk] for pk in names]
+        url = reverse("crm:deal_list")
+        sections.append({
+            "check": check,
+            "total": total,
+            "share": Decimal(total) / open_deals if open_deals else None,
+            "url": f"{url}?{urlencode({'quality': check.key})}",
+            "chart": charts.bars(
+                labels, [counts.get(pk, 0) for pk in names],
+                [f"{url}?{urlencode({'quality': check.key, 'team': pk})}" for pk in names],
+                color=charts.ORANGE,
+            ) if total else None,
+        })  # fmt: skip
+    return {
+        "open_deals": open_deals,
+        "sections": sections,
+        "duplicate_accounts": len(checks.likely_duplicate_accounts(user=user)),
+        "duplicate_contacts": len(checks.likely_duplicate_contacts(user=user)),
+    }
+
+
+def _top_team_of() -> dict[int, int]:
+    """Each team's top-level team (its region)."""
+    parents = dict(Team.objects.values_list("pk", "parent_id"))
+    top = {}
+    for team in parents:
+        root = team
+        while parents.get(root) is not None:
+            root = parents[root]
+        top[team] = root
+    return top

@@ -55,6 +55,14 @@ def dashboard(request):
 
 
 @login_required
+def quality(request):
+    """Sales ops: open deals with data-quality issues, by region, each bar opening the deals."""
+    if request.user.role not in (Role.OPS, Role.ADMIN):
+        raise PermissionDenied
+    return render(request, "reporting/quality.html", dashboards.quality(request.user))
+
+
+@login_required
 def kpi_reference(request):
     """What every KPI means, in words: the same definitions the engine computes."""
     return render(request, "reporting/kpi_reference.html", {"kpis": KPIS})

@@ -31,7 +31,7 @@ NAV_ITEMS = [
     NavItem("Accounts", "crm:account_list", frozenset(Role)),
     NavItem("Leads", "crm:lead_list", frozenset(Role)),
     NavItem("Pipelines", "crm:pipeline_settings", frozenset({Role.OPS, Role.ADMIN})),
-    NavItem("Data quality", "crm:data_quality", frozenset({Role.OPS, Role.ADMIN})),
+    NavItem("Data quality", "reporting:quality", frozenset({Role.OPS, Role.ADMIN})),
     NavItem("Import", "imports:list", permission="imports.add_importjob"),
     NavItem(
         "Teams", "org:team_list", frozenset({Role.MANAGER, Role.OPS, Role.FINANCE, Role.ADMIN})

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django.urls import path
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema
@@ -9,7 +11,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from reporting import selectors
+from reporting import dashboards, selectors
 from reporting.engine import Filters
 from reporting.kpis import KPIS, REGISTRY, Unit
 from reporting.models import ScopeKind
@@ -152,7 +154,76 @@ class KpiValuesView(APIView):
         )  # fmt: skip
 
 
+class DashboardPointSerializer(serializers.Serializer):
+    label = serializers.CharField()
+    value = serializers.DecimalField(max_digits=30, decimal_places=10, allow_null=True)
+    url = serializers.CharField(help_text="The deal list behind the figure, with the filters.")
+
+
+class DashboardTileSerializer(DashboardPointSerializer):
+    key = serializers.CharField()
+    display = serializers.CharField()
+    definition = serializers.CharField()
+    url = serializers.CharField(allow_null=True)
+
+
+class DashboardSerializer(serializers.Serializer):
+    scope = serializers.CharField()
+    scope_name = serializers.CharField()
+    period = serializers.CharField()
+    period_label = serializers.CharField()
+    currency = serializers.CharField()
+    live = serializers.BooleanField()
+    computed_at = serializers.DateTimeField(allow_null=True)
+    tiles = DashboardTileSerializer(many=True)
+    series = serializers.DictField(
+        child=serializers.ListField(child=serializers.DictField()),
+        help_text="Chart name → points (label, value, url and the chart's other measures).",
+    )
+    top_deals = serializers.ListField(child=serializers.DictField())
+
+
+class DashboardView(APIView):
+    """A dashboard's data as JSON: the same figures, series and links as the page.
+
+    Query parameters as on the page: ``scope``, ``period``, ``pipeline``, ``segment``, ``type``.
+    """
+
+    @extend_schema(responses=DashboardSerializer)
+    def get(self, request):
+        data = dashboards.build(request.user, dashboards.query_from(request.user, request.GET))
+        return Response(
+            DashboardSerializer(
+                {
+                    "scope": data["scope"].key, "scope_name": data["scope"].name,
+                    "period": data["period"].key, "period_label": data["period"].label,
+                    "currency": data["currency"], "live": data["live"],
+                    "computed_at": data["computed_at"], "tiles": data["tiles"],
+                    "series": _json_series(data["series"]),
+                    "top_deals": [
+                        {"id": d.pk, "name": d.name, "owner": str(d.owner),
+                         "stage": d.stage.name, "amount": str(d.amount), "currency": d.currency,
+                         "close_date": d.close_date.isoformat()}
+                        for d in data["top_deals"]
+                    ],
+                }
+            ).data
+        )  # fmt: skip
+
+
+def _json_series(series: dict[str, list[dict]]) -> dict[str, list[dict]]:
+    """Decimals as strings (money stays exact in JSON)."""
+    return {
+        name: [
+            {k: (str(v) if isinstance(v, Decimal) else v) for k, v in point.items()}
+            for point in points
+        ]
+        for name, points in series.items()
+    }
+
+
 urlpatterns = [
+    path("dashboards/", DashboardView.as_view(), name="api-dashboards"),
     path("kpis/", KpiDefinitionsView.as_view(), name="api-kpis"),
     path("kpi-values/", KpiValuesView.as_view(), name="api-kpi-values"),
 ]

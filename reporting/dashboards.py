@@ -10,20 +10,21 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from urllib.parse import urlencode
 
 from django.db.models import Count
 from django.urls import reverse
 from django.utils import timezone
 
-from crm.models import Deal, Pipeline, Stage
+from crm.models import Deal, DealType, Pipeline, Segment, Stage
 from reporting import charts, selectors
 from reporting.engine import Filters
 from reporting.kpis import REGISTRY, Unit
 from reporting.models import ScopeKind
 from reporting.selectors import Scope, figure, figure_index
 from salesops.fiscal import FiscalPeriod, PeriodKind
+from salesops.money import round_money
 from salesops.org.models import Team
 from salesops.org.selectors import fiscal_calendar, org_settings, team_subtree_ids
 
@@ -40,6 +41,60 @@ class DashboardQuery:
     scope: Scope
     period: FiscalPeriod
     filters: Filters = field(default_factory=Filters)
+
+
+def query_from(user, params) -> DashboardQuery:
+    """The dashboard a request asks for (``scope``, ``period``, ``pipeline``, ``segment``,
+    ``type``); the person's own scope and the current quarter by default. Raises NotAllowed for a
+    scope out of reach and DomainError for one that does not parse."""
+    scope = selectors.parse_scope(user, params.get("scope"))
+    calendar = fiscal_calendar()
+    try:
+        period = calendar.parse(params["period"])
+    except (KeyError, ValueError):
+        period = calendar.period(timezone.localdate(), PeriodKind.QUARTER)
+    pipeline = params.get("pipeline") or ""
+    filters = Filters(
+        pipeline_id=int(pipeline) if pipeline.isdigit() else None,
+        segment=params.get("segment") if params.get("segment") in Segment.values else None,
+        deal_type=params.get("type") if params.get("type") in DealType.values else None,
+    )
+    return DashboardQuery(scope, period, filters)
+
+
+def export_rows(data: dict) -> list[tuple]:
+    """The dashboard's figures as one table: section, item, period, measure, value.
+
+    Money to the cent (ROUND_HALF_UP, salesops.money), ratios and days to four decimals.
+    """
+    period, currency = data["period"].label, data["currency"]
+
+    def cell(value, metric: str):
+        if not isinstance(value, Decimal):
+            return value
+        if REGISTRY[metric].unit in (Unit.MONEY, Unit.MONEY_PER_DAY):
+            return round_money(value, currency)
+        return value.quantize(Decimal("0.0001"), ROUND_HALF_UP)
+
+    rows = [("Key figures", data["scope"].name, period, t["label"], cell(t["value"], t["key"]))
+            for t in data["tiles"]]  # fmt: skip
+    measures = {
+        "bookings_by_month": ("Bookings by month", {"value": "bookings"}),
+        "bookings_by_member": ("Bookings by member", {"value": "bookings"}),
+        "funnel": ("Funnel", {"value": "stage_entries"}),
+        "win_rate_and_cycle": ("Win rate and sales cycle",
+                               {"value": "win_rate", "cycle_length_median": "cycle_length_median"}),
+        "pipeline_by_month": ("Pipeline by close month",
+                              {"value": "pipeline", "weighted": "weighted_pipeline"}),
+    }  # fmt: skip
+    for name, (title, columns) in measures.items():
+        for point in data["series"][name]:
+            for key, metric in columns.items():
+                rows.append((title, point["label"], period, REGISTRY[metric].label,
+                             cell(point[key], metric)))  # fmt: skip
+    for deal in data["top_deals"]:
+        rows.append(("Top open deals", deal.name, period, f"Amount ({deal.currency})", deal.amount))
+    return rows
 
 
 def build(user, query: DashboardQuery) -> dict:
@@ -63,6 +118,40 @@ def build(user, query: DashboardQuery) -> dict:
     links = _Links(scope, filters)
     currency = org_settings().corporate_currency
     funnel_pipeline = _funnel_pipeline(filters)
+    funnel_stages = (
+        list(Stage.objects.filter(pipeline=funnel_pipeline, is_lost=False).order_by("position"))
+        if funnel_pipeline
+        else []
+    )
+    series = {
+        "bookings_by_month": [
+            _point(p.label, figure(index, "bookings", scope, p.key),
+                   links.deals(status="won", period=p), period_key=p.key)
+            for p in year_months
+        ],
+        "bookings_by_member": [
+            _point(m.name, figure(index, "bookings", m, period.key),
+                   _Links(m, filters).deals(status="won", period=period), scope=m.key)
+            for m in members
+        ],
+        "funnel": [
+            _point(s.name, index.get(("stage_entries", scope.key, period.key, str(s.pk))) or 0,
+                   links.deals(period=period, by="entered", entered_stage=s.pk), stage=s.pk)
+            for s in funnel_stages
+        ],
+        "win_rate_and_cycle": [
+            _point(p.label, figure(index, "win_rate", scope, p.key),
+                   links.deals(status="closed", period=p), period_key=p.key,
+                   cycle_length_median=figure(index, "cycle_length_median", scope, p.key))
+            for p in trailing
+        ],
+        "pipeline_by_month": [
+            _point(p.label, figure(index, "pipeline", scope, p.key),
+                   links.deals(status="open", period=p), period_key=p.key,
+                   weighted=figure(index, "weighted_pipeline", scope, p.key))
+            for p in ahead
+        ],
+    }  # fmt: skip
     return {
         "scope": scope,
         "period": period,
@@ -72,41 +161,46 @@ def build(user, query: DashboardQuery) -> dict:
         "live": figures.live,
         "computed_at": figures.computed_at,
         "tiles": [_tile(index, key, scope, period, links, currency) for key in TILES],
-        "charts": {
-            "bookings_by_month": charts.bars(
-                [p.label for p in year_months],
-                [figure(index, "bookings", scope, p.key) for p in year_months],
-                [links.deals(status="won", period=p) for p in year_months],
-                money=currency,
-            ),
-            "bookings_by_member": charts.bars(
-                [m.name for m in members],
-                [figure(index, "bookings", m, period.key) for m in members],
-                [_Links(m, filters).deals(status="won", period=period) for m in members],
-                money=currency,
-                horizontal=True,
-            )
-            if members
-            else None,
-            "funnel": _funnel(index, scope, period, links, funnel_pipeline),
-            "win_rate_and_cycle": charts.win_rate_and_cycle(
-                [p.label for p in trailing],
-                [figure(index, "win_rate", scope, p.key) for p in trailing],
-                [figure(index, "cycle_length_median", scope, p.key) for p in trailing],
-                [links.deals(status="closed", period=p) for p in trailing],
-            ),
-            "pipeline_by_month": charts.pipeline_by_month(
-                [p.label for p in ahead],
-                [figure(index, "pipeline", scope, p.key) for p in ahead],
-                [figure(index, "weighted_pipeline", scope, p.key) for p in ahead],
-                [links.deals(status="open", period=p) for p in ahead],
-                currency,
-            ),
-        },  # fmt: skip
+        "series": series,
+        "charts": _charts(series, currency),
         "funnel_pipeline": funnel_pipeline,
         "top_deals": _top_deals(user, scope, period, filters),
         "deals_url": links.deals(period=period),
     }
+
+
+def _point(label: str, value, url: str, **extra) -> dict:
+    return {"label": label, "value": value, "url": url, **extra}
+
+
+def _charts(series: dict[str, list[dict]], currency: str) -> dict[str, dict | None]:
+    """The plotly figures of the series (None for a chart with nothing to draw)."""
+
+    def column(name, key="value"):
+        return [point[key] for point in series[name]]
+
+    members, funnel = series["bookings_by_member"], series["funnel"]
+    return {
+        "bookings_by_month": charts.bars(column("bookings_by_month", "label"),
+                                         column("bookings_by_month"),
+                                         column("bookings_by_month", "url"), money=currency),
+        "bookings_by_member": charts.bars(
+            column("bookings_by_member", "label"), column("bookings_by_member"),
+            column("bookings_by_member", "url"), money=currency, horizontal=True,
+        ) if members else None,
+        "funnel": charts.funnel(column("funnel", "label"), [int(v) for v in column("funnel")],
+                                column("funnel", "url"))
+        if any(point["value"] for point in funnel) else None,
+        "win_rate_and_cycle": charts.win_rate_and_cycle(
+            column("win_rate_and_cycle", "label"), column("win_rate_and_cycle"),
+            column("win_rate_and_cycle", "cycle_length_median"),
+            column("win_rate_and_cycle", "url"),
+        ),
+        "pipeline_by_month": charts.pipeline_by_month(
+            column("pipeline_by_month", "label"), column("pipeline_by_month"),
+            column("pipeline_by_month", "weighted"), column("pipeline_by_month", "url"), currency,
+        ),
+    }  # fmt: skip
 
 
 def _group_by(scope: Scope) -> str | None:
@@ -194,25 +288,6 @@ def _funnel_pipeline(filters: Filters) -> Pipeline | None:
     if filters.pipeline_id:
         return pipelines.filter(pk=filters.pipeline_id).first()
     return pipelines.first()
-
-
-def _funnel(index, scope: Scope, period: FiscalPeriod, links: _Links,
-            pipeline: Pipeline | None) -> dict | None:  # fmt: skip
-    """Entries into each open stage and the won stage of the pipeline during the period."""
-    if pipeline is None:
-        return None
-    stages = list(Stage.objects.filter(pipeline=pipeline, is_lost=False).order_by("position"))
-    entries = [
-        int(index.get(("stage_entries", scope.key, period.key, str(stage.pk))) or 0)
-        for stage in stages
-    ]
-    if not any(entries):
-        return None
-    return charts.funnel(
-        [s.name for s in stages],
-        entries,
-        [links.deals(period=period, by="entered", entered_stage=s.pk) for s in stages],
-    )
 
 
 def _top_deals(user, scope: Scope, period: FiscalPeriod, filters: Filters) -> list[Deal]:

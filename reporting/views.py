@@ -6,40 +6,22 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import render
-from django.utils import timezone
 
 from crm.models import DealType, Pipeline, Segment
-from reporting import dashboards, selectors
-from reporting.engine import Filters
+from reporting import dashboards
 from reporting.kpis import KPIS
 from reporting.models import ScopeKind
 from salesops.errors import DomainError, NotAllowed
-from salesops.fiscal import PeriodKind
+from salesops.exports import EXPORT_FORMATS, export_response
 from salesops.org.models import Team
 from salesops.org.roles import ORG_WIDE_ROLES, Role
-from salesops.org.selectors import fiscal_calendar, managed_team_ids
+from salesops.org.selectors import managed_team_ids
 
 
 @login_required
 def dashboard(request):
     """The signed-in person's dashboard: own figures, their team, or the company."""
-    try:
-        scope = selectors.parse_scope(request.user, request.GET.get("scope"))
-    except NotAllowed as error:
-        raise PermissionDenied(error.message) from error
-    except DomainError as error:
-        raise Http404(error.message) from error
-    calendar = fiscal_calendar()
-    try:
-        period = calendar.parse(request.GET["period"])
-    except (KeyError, ValueError):
-        period = calendar.period(timezone.localdate(), PeriodKind.QUARTER)
-    filters = Filters(
-        pipeline_id=_int(request.GET.get("pipeline")),
-        segment=_choice(request.GET.get("segment"), Segment.values),
-        deal_type=_choice(request.GET.get("type"), DealType.values),
-    )
-    data = dashboards.build(request.user, dashboards.DashboardQuery(scope, period, filters))
+    data = dashboards.build(request.user, _query(request))
     return render(
         request,
         "reporting/dashboard.html",
@@ -50,8 +32,32 @@ def dashboard(request):
             "pipelines": Pipeline.objects.filter(active=True).order_by("position", "name"),
             "segments": Segment.choices,
             "deal_types": DealType.choices,
+            "query": request.GET.urlencode(),
         },
     )
+
+
+@login_required
+def dashboard_export(request, fmt: str):
+    """The dashboard's figures (tiles, chart series, top deals) as CSV or XLSX."""
+    if fmt not in EXPORT_FORMATS:
+        raise Http404
+    data = dashboards.build(request.user, _query(request))
+    return export_response(
+        headers=["Section", "Item", "Period", "Measure", "Value"],
+        rows=dashboards.export_rows(data),
+        filename=f"dashboard-{data['period'].key}",
+        fmt=fmt,
+    )
+
+
+def _query(request) -> dashboards.DashboardQuery:
+    try:
+        return dashboards.query_from(request.user, request.GET)
+    except NotAllowed as error:
+        raise PermissionDenied(error.message) from error
+    except DomainError as error:
+        raise Http404(error.message) from error
 
 
 @login_required
@@ -77,11 +83,3 @@ def _scope_choices(user) -> list[tuple[str, str]]:
         teams = Team.objects.filter(pk__in=managed_team_ids(user)).order_by("name")
         return [(f"team:{t.pk}", t.name) for t in teams] + [(f"rep:{user.pk}", "My own deals")]
     return [(f"{ScopeKind.REP}:{user.pk}", "My figures")]
-
-
-def _choice(text: str | None, allowed: list[str]) -> str | None:
-    return text if text in allowed else None
-
-
-def _int(text: str | None) -> int | None:
-    return int(text) if text and text.isdigit() else None

@@ -86,3 +86,31 @@ def test_bad_queries_say_what_is_wrong(client, org):
     assert "is not a scope" in str(response.json())
     client.logout()
     assert client.get("/api/v1/kpi-values/", {"metric": "bookings"}).status_code in (401, 403)
+
+
+def test_dashboard_data_as_json_matches_the_page(client, book):
+    org = book
+    kpi_recompute_full()
+    client.force_login(org.manager_east)
+    body = client.get("/api/v1/dashboards/", {"period": MARCH}).json()
+    page = client.get("/reports/", {"period": MARCH}).context
+    assert (body["scope"], body["period"], body["currency"]) == (
+        f"team:{org.east.pk}",
+        MARCH,
+        "USD",
+    )
+    tiles = {t["key"]: t for t in body["tiles"]}
+    assert Decimal(tiles["bookings"]["value"]) == 4000
+    assert tiles["bookings"]["display"] == "USD 4,000"
+    assert tiles["bookings"]["url"] == next(
+        t["url"] for t in page["tiles"] if t["key"] == "bookings"
+    )
+    march = next(p for p in body["series"]["bookings_by_month"] if p["period_key"] == MARCH)
+    assert Decimal(march["value"]) == 4000 and "status=won" in march["url"]
+    members = {p["label"]: Decimal(p["value"]) for p in body["series"]["bookings_by_member"]}
+    assert members == {org.rep_east.get_full_name(): 1000, org.rep_east_2.get_full_name(): 3000}
+    assert [d["name"] for d in body["top_deals"]] == ["rep_east open 2026-03-31",
+                                                       "rep_east open 2026-03-05"]  # fmt: skip
+    client.force_login(org.rep_east)
+    response = client.get("/api/v1/dashboards/", {"scope": f"team:{org.east.pk}"})
+    assert response.status_code == 403

@@ -94,3 +94,28 @@ def test_kpi_reference_lists_every_definition(client, org):
     page = client.get("/reports/kpis/").content.decode()
     for kpi in KPIS:
         assert f'id="{kpi.key}"' in page and kpi.definition.replace("'", "&#x27;") in page
+
+
+def test_dashboard_exports_are_formula_safe(client, book):
+    import io
+
+    from openpyxl import load_workbook
+
+    from crm.models import Deal
+
+    org = book
+    Deal.objects.filter(name="rep_east open 2026-03-31").update(name="=HYPERLINK(1)")
+    kpi_recompute_full()
+    client.force_login(org.manager_east)
+    csv_text = b"".join(
+        client.get("/reports/export/csv/", {"period": MARCH}).streaming_content
+    ).decode("utf-8-sig")
+    assert "Key figures,East,FY2026 M3,Bookings,4000.00\r\n" in csv_text
+    assert "Key figures,East,FY2026 M3,Win rate,1.0000\r\n" in csv_text
+    assert "Top open deals,'=HYPERLINK(1),FY2026 M3,Amount (USD),4000.00" in csv_text
+    response = client.get("/reports/export/xlsx/", {"period": MARCH})
+    sheet = load_workbook(io.BytesIO(response.content)).active
+    rows = list(sheet.iter_rows(values_only=True))
+    assert rows[0] == ("Section", "Item", "Period", "Measure", "Value")
+    assert ("Top open deals", "'=HYPERLINK(1)", "FY2026 M3", "Amount (USD)", 4000) in rows
+    assert client.get("/reports/export/pdf/").status_code == 404

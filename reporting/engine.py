@@ -10,6 +10,7 @@ table, which ``compute`` reads back and ``reporting.services`` copies into ``Kpi
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -20,7 +21,7 @@ from django.utils import timezone
 
 from reporting import facts
 from reporting.kpis import HEADCOUNT, KPIS, REGISTRY, Kpi, Measure
-from salesops.fiscal import PeriodKind
+from salesops.fiscal import FiscalCalendar, PeriodKind
 from salesops.org.selectors import fiscal_calendar, org_settings
 
 # Fiscal periods the engine knows; facts dated outside them count nowhere.
@@ -182,31 +183,32 @@ def _start_of(day: dt.date) -> dt.datetime:
 def _create_periods(cursor, period_keys: Iterable[str] | None) -> tuple[dt.date, dt.date] | None:
     """Map every month to the month, quarter and year it belongs to (only ``period_keys`` when
     given); returns the first and last day covered, or None when nothing is."""
-    calendar = fiscal_calendar()
     keys = set(period_keys) if period_keys is not None else None
-    months, kinds, names, starts = [], [], [], []
-    lo = hi = None
-    for year in range(FIRST_YEAR, LAST_YEAR + 1):
-        for month in calendar.periods(year, PeriodKind.MONTH):
-            for kind in PeriodKind:
-                period = month if kind is PeriodKind.MONTH else calendar.period(month.start, kind)
-                if keys is not None and period.key not in keys:
-                    continue
-                months.append(month.start)
-                kinds.append(kind.value)
-                names.append(period.key)
-                starts.append(period.start)
-                lo = month.start if lo is None else min(lo, month.start)
-                hi = month.end if hi is None else max(hi, month.end)
+    rows = [row for row in _month_map(fiscal_calendar()) if keys is None or row[2] in keys]
     cursor.execute(
         "CREATE TEMPORARY TABLE kpi_period ON COMMIT DROP AS "
         "SELECT * FROM unnest(%s::date[], %s::text[], %s::text[], %s::date[]) "
         "AS p(month, period_kind, period_key, period_start)",
-        [months, kinds, names, starts],
+        [[r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows], [r[3] for r in rows]],
     )
     cursor.execute("CREATE INDEX ON kpi_period (month)")
     cursor.execute("ANALYZE kpi_period")  # temporary tables get no statistics otherwise
-    return (lo, hi) if lo is not None else None
+    if not rows:
+        return None
+    return min(r[0] for r in rows), max(r[4] for r in rows)
+
+
+@functools.lru_cache(maxsize=4)
+def _month_map(calendar: FiscalCalendar) -> tuple[tuple, ...]:
+    """(month start, period kind, period key, period start, month end) for every month and kind
+    of the years the engine knows, for one fiscal calendar (computed once per process)."""
+    rows = []
+    for year in range(FIRST_YEAR, LAST_YEAR + 1):
+        for month in calendar.periods(year, PeriodKind.MONTH):
+            for kind in PeriodKind:
+                period = month if kind is PeriodKind.MONTH else calendar.period(month.start, kind)
+                rows.append((month.start, kind.value, period.key, period.start, month.end))
+    return tuple(rows)
 
 
 def _create_scope_tables(cursor, scopes: Iterable[tuple[str, int]] | None) -> bool:

@@ -18,7 +18,7 @@ from crm.models import (
     Segment,
     Stage,
 )
-from salesops.org.models import User
+from salesops.org.models import Team, User
 from salesops.org.selectors import team_subtree_ids
 
 
@@ -34,6 +34,15 @@ def _owners_in_scope(request) -> QuerySet:
         .filter(Q(rep_profile__isnull=False) | Q(managed_teams__isnull=False))
         .distinct()
         .order_by("last_name", "first_name", "username")
+    )
+
+
+def owned_by_team(team_ids: list[int]) -> Q:
+    """Deals whose owner sells in one of ``team_ids``, or, having no rep profile, manages one of
+    them (the KPIs count a manager's own deals to the team they manage the same way)."""
+    return Q(owner__rep_profile__team__in=team_ids) | Q(
+        owner__rep_profile__isnull=True,
+        owner__in=Team.objects.filter(pk__in=team_ids).values("manager"),
     )
 
 
@@ -74,7 +83,7 @@ class DealFilterSet(django_filters.FilterSet):
         fields = ["owner", "pipeline", "stage", "account", "type", "forecast_category"]
 
     def filter_team(self, queryset, name, value):
-        return queryset.filter(owner__rep_profile__team__in=team_subtree_ids([value]))
+        return queryset.filter(owned_by_team(team_subtree_ids([value])))
 
     def filter_status(self, queryset, name, value):
         if value == "open":
@@ -88,9 +97,7 @@ class DealFilterSet(django_filters.FilterSet):
         data = self.form.cleaned_data
         if name != "entered_stage" and data.get("entered_stage") is not None:
             return queryset  # the stage's filter applies the dates as well
-        entries = DealHistory.objects.filter(deal=OuterRef("pk")).exclude(
-            from_stage=F("to_stage")
-        )
+        entries = DealHistory.objects.filter(deal=OuterRef("pk")).exclude(from_stage=F("to_stage"))
         if data.get("entered_stage") is not None:
             entries = entries.filter(to_stage=data["entered_stage"])
         if data.get("entered_after"):

@@ -17,6 +17,7 @@ from django.db.models import Count
 from django.urls import reverse
 from django.utils import timezone
 
+from crm.filtersets import owned_by_team
 from crm.models import Deal, DealType, Pipeline, Segment, Stage
 from reporting import charts, selectors
 from reporting.engine import Filters
@@ -301,7 +302,7 @@ def _top_deals(user, scope: Scope, period: FiscalPeriod, filters: Filters) -> li
     if scope.kind == ScopeKind.REP:
         deals = deals.filter(owner_id=scope.id)
     elif scope.kind == ScopeKind.TEAM:
-        deals = deals.filter(owner__rep_profile__team__in=team_subtree_ids([scope.id]))
+        deals = deals.filter(owned_by_team(team_subtree_ids([scope.id])))
     if filters.pipeline_id:
         deals = deals.filter(pipeline_id=filters.pipeline_id)
     if filters.segment:

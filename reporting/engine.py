@@ -309,7 +309,10 @@ def _summed_sql(prefix: str, kpis: list[Kpi], scoped: bool) -> str:
                           "NULL::numeric)")  # fmt: skip
             continue
         denominator = (
-            "hc.reps::numeric" if kpi.denominator == HEADCOUNT else f"c.{parts[kpi.denominator]}"
+            # a rep is one rep, whether or not still active; a team counts its active reps
+            "(CASE WHEN c.scope_kind = 'rep' THEN 1 ELSE hc.reps END)::numeric"
+            if kpi.denominator == HEADCOUNT
+            else f"coalesce(c.{parts[kpi.denominator]}, 0)"
         )
         values.append(
             f"('{kpi.key}', coalesce({numerator}, 0) / NULLIF({denominator}, 0), "
@@ -354,8 +357,13 @@ def _median_sql(prefix: str, kpi: Kpi, scoped: bool) -> str:
 
 
 def _derived_sql(kpi: Kpi) -> str:
-    """A KPI made of others of the same cell: only where every one of them has a row."""
-    columns = ", ".join(f"max(value) FILTER (WHERE metric = '{key}') AS {key}" for key in kpi.uses)
+    """A KPI made of others of the same cell, wherever any of them has a row: a missing sum or
+    count is 0, a missing ratio or median leaves the derived KPI blank."""
+    columns = ", ".join(
+        (f"coalesce(max(value) FILTER (WHERE metric = '{key}'), 0) AS {key}"
+         if REGISTRY[key].additive else f"max(value) FILTER (WHERE metric = '{key}') AS {key}")
+        for key in kpi.uses
+    )  # fmt: skip
     uses = ", ".join(f"'{key}'" for key in kpi.uses)
     return f"""
     INSERT INTO {RESULT_TABLE} ({_CELL_COLUMNS}, metric, value, numerator, denominator)
@@ -364,6 +372,5 @@ def _derived_sql(kpi: Kpi) -> str:
         SELECT {_CELL_COLUMNS}, {columns}
         FROM {RESULT_TABLE} WHERE metric IN ({uses})
         GROUP BY {_CELL_COLUMNS}
-        HAVING count(DISTINCT metric) = {len(kpi.uses)}
     ) x
     """

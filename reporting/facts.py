@@ -51,17 +51,22 @@ DEALS = """
 
 # Every stay of a deal in a stage, from stage history before %(until)s: when it entered, when it
 # left (NULL while still there), and the furthest open stage (or a won stage) it entered later.
+# Stays count to the deal's owner as of %(until)s, as deals do.
 STAYS = """
-    SELECT e.deal_id, e.to_stage_id AS stage_id, e.to_owner_id AS owner_id, st.position,
+    SELECT e.deal_id, e.to_stage_id AS stage_id, e.owner_id, st.position,
            e.changed_at AS entered_at,
            lead(e.changed_at) OVER stays_of_deal AS left_at,
            max(CASE WHEN st.is_won THEN 32767 WHEN st.is_lost THEN NULL ELSE st.position END)
                OVER (stays_of_deal ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING)
                AS furthest_after
     FROM (
-        SELECT h.id, h.deal_id, h.changed_at, h.to_stage_id, h.to_owner_id,
+        SELECT h.id, h.deal_id, h.changed_at, h.to_stage_id,
                lag(h.to_stage_id) OVER (PARTITION BY h.deal_id ORDER BY h.changed_at, h.id)
-                   AS previous_stage_id
+                   AS previous_stage_id,
+               -- the deal's owner as of the moment (its last row's), like every deal KPI
+               last_value(h.to_owner_id) OVER (
+                   PARTITION BY h.deal_id ORDER BY h.changed_at, h.id
+                   ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS owner_id
         FROM crm_dealhistory h
         WHERE h.changed_at < %(until)s
           -- only deals with history from the first day computed on can have a stay in it
@@ -128,7 +133,9 @@ SOURCES: dict[str, str] = {
                NULL::text AS deal_type, '' AS breakdown,
                (t.done_at AT TIME ZONE %(tz)s)::date AS period_date
         FROM crm_activity t
-        LEFT JOIN crm_account a ON a.id = t.account_id
+        LEFT JOIN crm_deal d ON d.id = t.deal_id
+        -- the activity's account, or its deal's
+        LEFT JOIN crm_account a ON a.id = coalesce(t.account_id, d.account_id)
         WHERE t.kind IN ('meeting', 'demo') AND t.done_at < %(until)s
     """,
 }

@@ -100,6 +100,8 @@ def members(scope: Scope, group_by: str) -> list[Scope]:
             for u in people.order_by("last_name", "first_name")
         ]
     if group_by == ScopeKind.TEAM:
+        if scope.kind not in (ScopeKind.TEAM, ScopeKind.COMPANY):
+            return []
         children = Team.objects.filter(
             Q(parent_id=scope.id) if scope.kind == ScopeKind.TEAM else Q(parent__isnull=True)
         )

@@ -30,6 +30,12 @@ app.conf.beat_schedule = {
         "schedule": float(settings.SALESOPS_KPI_CHANGED_SECONDS),
         "options": {"queue": "kpi"},
     },
+    # Scheduled report emails: each is due on the hour, so a few minutes' check is enough.
+    "report-deliveries-send": {
+        "task": "reporting.tasks.report_deliveries_send",
+        "schedule": float(os.environ.get("SALESOPS_REPORT_DELIVERY_SECONDS", "180")),
+        "options": {"queue": "default"},
+    },
 }
 
 

@@ -27,6 +27,7 @@ NAV_ITEMS = [
     NavItem("Board", "crm:board", frozenset({Role.REP, Role.MANAGER, Role.OPS, Role.ADMIN})),
     NavItem("Deals", "crm:deal_list"),
     NavItem("Dashboard", "reporting:dashboard"),
+    NavItem("Reports", "reporting:saved_report_list"),
     # Every role may view accounts and leads (its scope narrows which ones).
     NavItem("Accounts", "crm:account_list", frozenset(Role)),
     NavItem("Leads", "crm:lead_list", frozenset(Role)),

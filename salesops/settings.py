@@ -245,15 +245,36 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=600)
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=660)
 CELERY_TASK_DEFAULT_QUEUE = "default"
-CELERY_TASK_ROUTES = {"reporting.tasks.*": {"queue": "kpi"}}
+CELERY_TASK_ROUTES = {
+    # Sending reports is light: the default queue; recomputing KPIs is heavy: its own queue.
+    "reporting.tasks.report_deliveries_send": {"queue": "default"},
+    "reporting.tasks.*": {"queue": "kpi"},
+}
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_TIMEZONE = TIME_ZONE
 HEARTBEAT_INTERVAL_SECONDS = env.int("SALESOPS_HEARTBEAT_SECONDS", default=30)
 
 # --- Email -----------------------------------------------------------------------------------
+# Scheduled reports are emailed. EMAIL_URL sets everything at once (django-environ:
+# smtp+tls://USER:PASSWORD@smtp.example.com:587, consolemail://); the single variables below
+# override it one by one. The default prints mails to the console (development).
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
-vars().update(EMAIL_CONFIG)
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default=EMAIL_CONFIG["EMAIL_BACKEND"])
+EMAIL_HOST = env.str("EMAIL_HOST", default=EMAIL_CONFIG.get("EMAIL_HOST") or "localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", default=EMAIL_CONFIG.get("EMAIL_PORT") or 25)
+EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default=EMAIL_CONFIG.get("EMAIL_HOST_USER") or "")
+EMAIL_HOST_PASSWORD = env.str(
+    "EMAIL_HOST_PASSWORD", default=EMAIL_CONFIG.get("EMAIL_HOST_PASSWORD") or ""
+)
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=EMAIL_CONFIG.get("EMAIL_USE_TLS", False))
+EMAIL_USE_SSL = env.bool("EMAIL_USE_SSL", default=EMAIL_CONFIG.get("EMAIL_USE_SSL", False))
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=30)  # seconds; a stuck server fails the send
+# The file backend (django.core.mail.backends.filebased.EmailBackend) writes mails here.
+EMAIL_FILE_PATH = env.str("EMAIL_FILE_PATH", default=str(VAR_DIR / "mail"))
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="salesops@localhost")
+SERVER_EMAIL = env.str("SERVER_EMAIL", default=DEFAULT_FROM_EMAIL)
+# Where people open the app: links in emails (https://sales.example.com).
+SALESOPS_SITE_URL = env.str("SALESOPS_SITE_URL", default="http://localhost:8000")
 
 # --- Logging ---------------------------------------------------------------------------------
 LOGGING = {

@@ -20,24 +20,31 @@ How the definitions are read where docs/kpis.md leaves room (see also the module
   import time for a deal whose earlier history was imported too is not an entry when the stage
   is the one the deal was already in.
 - ``stage_conversion``: an entry converts when the deal later (by D) entered a won stage, or an
-  open stage of the same pipeline at a higher position. A lost stage is not "further on", even
-  though lost stages sit after the open ones by position.
+  open stage of the same pipeline at a higher position (a lost stage is not "further on", though
+  it sits after the open ones by position). Entries and stays count to the deal's owner as of
+  D, like every deal KPI, not to the owner at the time of the move.
 - ``time_in_stage``: exact elapsed days between the entering and the leaving history rows
   (``(left_at - entered_at) / 1 day``), not the difference of their local dates. A stay ends at
   the first later row in another stage; its period is the local date of that row.
 - ``cycle_length_*``: ``close_date - local date of created_at`` in whole days.
 - Territory scope: the account's territory as it is now. Leads have no account, so no territory
-  scope. Meetings count to the territory of the activity's account (or of its deal's account).
-  ``meetings_per_rep`` has no territory scope (docs/kpis.md defines no rep headcount for one).
-- Which rows exist: a row for a (metric, period, scope, breakdown) exists when the metric's own
-  population has at least one member there: won deals for ``bookings``, ``won_deals``,
-  ``average_deal_size`` and ``cycle_length_*``; lost deals for ``lost_deals``; closed deals for
-  ``win_rate`` and ``win_rate_value``; open deals for ``open_deals``, ``pipeline`` and
-  ``weighted_pipeline``; created deals for ``deals_created`` and ``pipeline_created``; entries
-  for ``stage_conversion``; ended stays for ``time_in_stage``; answered leads for
-  ``lead_response_hours``; done meetings for ``meetings`` and ``meetings_per_rep``.
-  ``sales_velocity`` has a row where ``open_deals`` or ``win_rate`` has one (``open_deals``
-  counts 0 where it has none).
+  scope. Meetings count to the territory of the activity's account, or of its deal's account
+  when the activity names only a deal.
+- Which rows exist: a row for a (metric, period, scope, breakdown) exists where the metric's
+  family of facts has at least one member, and then "nothing to measure" gives 0 for counts and
+  sums and a blank for the rest (docs/kpis.md's rule only makes sense so). The families: deals
+  closed in the period for ``bookings``, ``won_deals``, ``lost_deals``, ``win_rate``,
+  ``win_rate_value``, ``average_deal_size`` and ``cycle_length_*`` (so ``lost_deals`` is 0 where
+  only won deals closed); open deals with a close date in the period for ``open_deals``,
+  ``pipeline`` and ``weighted_pipeline``; deals created in the period for ``deals_created`` and
+  ``pipeline_created``; entries for ``stage_entries`` and ``stage_conversion``; ended stays for
+  ``time_in_stage``; leads created in the period (by D) for ``lead_response_hours`` (blank when
+  none was answered by D); meetings and demos done for ``meetings`` and ``meetings_per_rep``.
+  ``sales_velocity`` has a row where ``open_deals`` or ``win_rate`` has one: 0 where no open
+  deal closes in the period, blank where no deal was won (or none closed) in it.
+- ``meetings_per_rep`` divides by 1 for every rep scope (also a manager's own, or a rep who has
+  left); a territory has no defined headcount, so its row has the meetings as numerator and a
+  blank value and denominator.
 - Ratios carry numerator and denominator; a zero denominator gives a blank value. Counts, sums
   and medians carry no numerator and denominator here (the tests do not compare them).
 """
@@ -68,7 +75,7 @@ SECONDS_PER_DAY = Decimal(86_400)
 SECONDS_PER_HOUR = Decimal(3_600)
 
 # Every KPI key of docs/kpis.md, by how the tests compare its value.
-COUNTS = ("won_deals", "lost_deals", "open_deals", "deals_created", "meetings")
+COUNTS = ("won_deals", "lost_deals", "open_deals", "deals_created", "stage_entries", "meetings")
 SUMS = ("bookings", "pipeline", "weighted_pipeline", "pipeline_created")
 RATIOS = (
     "win_rate",
@@ -93,9 +100,10 @@ def expected(as_of: dt.date | None = None) -> pd.DataFrame:
         oracle.lead_kpis(),
         oracle.meeting_kpis(),
     ]
-    result = pd.concat([f for f in frames if not f.empty], ignore_index=True)
-    if result.empty:
+    frames = [f for f in frames if not f.empty]
+    if not frames:
         return pd.DataFrame(columns=COLUMNS)
+    result = pd.concat(frames, ignore_index=True)
     return result[COLUMNS].sort_values(KEY, ignore_index=True)
 
 
@@ -336,7 +344,8 @@ class _Oracle:
             )
         ]
         cells = self.cells(closed, "close_date", territory=True)
-        agg = cells.groupby(CELL).agg(
+        agg = _group(
+            cells,
             won=("is_won", "sum"),
             lost=("is_lost", "sum"),
             closed=("is_won", "size"),
@@ -348,18 +357,18 @@ class _Oracle:
         )
         agg["won"] = agg["won"].astype(int)
         agg["lost"] = agg["lost"].astype(int)
-        won = agg[agg["won"] > 0]
-        frames.append(_rows("bookings", won, won["won_amount"]))
-        frames.append(_rows("won_deals", won, won["won"]))
-        lost = agg[agg["lost"] > 0]
-        frames.append(_rows("lost_deals", lost, lost["lost"]))
+        # Every closed-deal KPI has a row wherever a deal closed: counts and sums are 0 there
+        # when none of the deals is won (or lost), the others blank.
+        frames.append(_rows("bookings", agg, agg["won_amount"]))
+        frames.append(_rows("won_deals", agg, agg["won"]))
+        frames.append(_rows("lost_deals", agg, agg["lost"]))
         frames.append(_ratio_rows("win_rate", agg, agg["won"], agg["closed"]))
         frames.append(_ratio_rows("win_rate_value", agg, agg["won_amount"], agg["closed_amount"]))
         frames.append(
-            _ratio_rows("average_deal_size", won, won["won_amount"], won["won_with_amount"])
+            _ratio_rows("average_deal_size", agg, agg["won_amount"], agg["won_with_amount"])
         )
-        frames.append(_ratio_rows("cycle_length_mean", won, won["cycle_sum"], won["won"]))
-        frames.append(_rows("cycle_length_median", won, won["cycle_median"]))
+        frames.append(_ratio_rows("cycle_length_mean", agg, agg["cycle_sum"], agg["won"]))
+        frames.append(_rows("cycle_length_median", agg, agg["cycle_median"]))
 
         # Open deals whose close date falls in the period.
         open_["weighted"] = [
@@ -367,7 +376,8 @@ class _Oracle:
             for amount, probability in zip(open_["amount_corp"], open_["probability"], strict=True)
         ]
         cells = self.cells(open_, "close_date", territory=True)
-        pipe = cells.groupby(CELL).agg(
+        pipe = _group(
+            cells,
             count=("deal_id", "size"),
             pipeline=("amount_corp", _dsum),
             weighted=("weighted", _dsum),
@@ -378,7 +388,7 @@ class _Oracle:
 
         # Created in the period (local date of created_at).
         cells = self.cells(deals, "created_on", territory=True)
-        created = cells.groupby(CELL).agg(count=("deal_id", "size"), amount=("amount_corp", _dsum))
+        created = _group(cells, count=("deal_id", "size"), amount=("amount_corp", _dsum))
         frames.append(_rows("deals_created", created, created["count"]))
         frames.append(_rows("pipeline_created", created, created["amount"]))
 
@@ -455,13 +465,12 @@ class _Oracle:
         frames = []
         if entries:
             cells = self.cells(pd.DataFrame(entries), "day", territory=True)
-            agg = cells.groupby(CELL).agg(
-                entries=("converted", "size"), converted=("converted", "sum")
-            )
+            agg = _group(cells, entries=("converted", "size"), converted=("converted", "sum"))
+            frames.append(_rows("stage_entries", agg, agg["entries"]))
             frames.append(_ratio_rows("stage_conversion", agg, agg["converted"], agg["entries"]))
         if stays:
             cells = self.cells(pd.DataFrame(stays), "day", territory=True)
-            agg = cells.groupby(CELL).agg(stays=("days", "size"), days=("days", _dsum))
+            agg = _group(cells, stays=("days", "size"), days=("days", _dsum))
             frames.append(_ratio_rows("time_in_stage", agg, agg["days"], agg["stays"]))
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=COLUMNS)
 
@@ -489,28 +498,24 @@ class _Oracle:
 
     # --- Leads and activities -----------------------------------------------------------------
     def lead_kpis(self) -> pd.DataFrame:
-        leads = Lead.objects.filter(first_response_at__isnull=False)
+        """Leads created in the period (by D); the median over those answered by D."""
+        leads = Lead.objects.all()
         if self.end is not None:
-            leads = leads.filter(created_at__lt=self.end, first_response_at__lt=self.end)
-        leads = pd.DataFrame(
-            list(leads.values("id", "owner_id", "created_at", "first_response_at")),
-            columns=["id", "owner_id", "created_at", "first_response_at"],
-        )
-        if leads.empty:
+            leads = leads.filter(created_at__lt=self.end)
+        rows = list(leads.values("id", "owner_id", "created_at", "first_response_at"))
+        if not rows:
             return pd.DataFrame(columns=COLUMNS)
-        leads["owner_id"] = leads["owner_id"].astype(object).where(leads["owner_id"].notna(), 0)
-        leads["owner_id"] = leads["owner_id"].astype(int)
-        leads["territory_id"] = None
-        leads["breakdown"] = ""
-        leads["day"] = self.local_date(leads["created_at"])
-        leads["hours"] = [
-            _seconds(answered - created) / SECONDS_PER_HOUR
-            for created, answered in zip(
-                leads["created_at"], leads["first_response_at"], strict=True
-            )
-        ]
+        for row in rows:
+            answered = row["first_response_at"]
+            if answered is not None and (self.end is None or answered < self.end):
+                row["hours"] = _seconds(answered - row["created_at"]) / SECONDS_PER_HOUR
+            else:
+                row["hours"] = None
+            row["owner_id"] = row["owner_id"] or 0
+            row["day"] = timezone.localtime(row["created_at"], self.tz).date()
+        leads = pd.DataFrame(rows).assign(territory_id=None, breakdown="")
         cells = self.cells(leads, "day", territory=False)
-        agg = cells.groupby(CELL).agg(hours=("hours", median_cont))
+        agg = _group(cells, hours=("hours", median_cont))
         return _rows("lead_response_hours", agg, agg["hours"])
 
     def meeting_kpis(self) -> pd.DataFrame:
@@ -530,26 +535,30 @@ class _Oracle:
         meetings["breakdown"] = ""
         meetings["day"] = self.local_date(meetings["done_at"])
         cells = self.cells(meetings, "day", territory=True)
-        agg = cells.groupby(CELL).agg(count=("id", "size"))
+        agg = _group(cells, count=("id", "size"))
         frames = [_rows("meetings", agg, agg["count"])]
-        per_rep = agg[agg.index.get_level_values("scope_kind") != "territory"]
+        # The headcount: 1 for a rep, the active reps of a team's subtree or of the company;
+        # none is defined for a territory, so its value is blank.
         reps = [
             1 if kind == "rep" else self.active_reps.get((kind, scope_id), 0)
             for kind, scope_id in zip(
-                per_rep.index.get_level_values("scope_kind"),
-                per_rep.index.get_level_values("scope_id"),
+                agg.index.get_level_values("scope_kind"),
+                agg.index.get_level_values("scope_id"),
                 strict=True,
             )
         ]
-        frames.append(
-            _ratio_rows(
-                "meetings_per_rep",
-                per_rep,
-                per_rep["count"],
-                pd.Series(reps, index=per_rep.index),
-            )
-        )
+        reps = pd.Series(reps, index=agg.index, dtype=object)
+        reps[agg.index.get_level_values("scope_kind") == "territory"] = None
+        frames.append(_ratio_rows("meetings_per_rep", agg, agg["count"], reps))
         return pd.concat(frames, ignore_index=True)
+
+
+def _group(cells: pd.DataFrame, **aggregates) -> pd.DataFrame:
+    """``cells`` grouped by CELL with the named aggregates (an empty frame for no cells)."""
+    if cells.empty:
+        index = pd.MultiIndex.from_tuples([], names=CELL)
+        return pd.DataFrame({name: pd.Series(dtype=object) for name in aggregates}, index=index)
+    return cells.groupby(CELL).agg(**aggregates)
 
 
 def _rows(metric: str, agg: pd.DataFrame, value: pd.Series, numerator=None, denominator=None):

@@ -52,6 +52,11 @@ def test_manager_changes_the_period_and_drills_into_a_bar(
         expect(charts.nth(n)).to_have_attribute("data-rendered", "true")
         expect(charts.nth(n).locator("svg.main-svg").first).to_be_visible()
 
+    # Plotly's own PNG export sits in every chart's toolbar.
+    by_month = page.locator("[data-chart=bookings_by_month]")
+    by_month.hover()
+    expect(by_month.locator("[data-title='Download plot as a PNG']")).to_have_count(1)
+
     page.get_by_label("Period").select_option(label=last_quarter.label)
     page.get_by_role("button", name="Show").click()
     expect(page.get_by_role("heading", level=1)).to_contain_text(last_quarter.label)

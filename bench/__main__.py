@@ -1,5 +1,5 @@
-"""``python -m bench [--repeat N] [--moves N] [--generator-runs N] [--regenerate]
-[--pages-only | --skip-generator]``: run every benchmark."""
+"""``python -m bench [--repeat N] [--moves N] [--kpi-changes N] [--generator-runs N]
+[--regenerate] [--pages-only | --skip-generator]``: run every benchmark."""
 
 from __future__ import annotations
 
@@ -20,6 +20,12 @@ def main(argv: list[str] | None = None) -> int:
         help="timed API deal moves, forward and back (default 200)",
     )
     parser.add_argument(
+        "--kpi-changes",
+        type=int,
+        default=5,
+        help="deal changes, each followed by a timed incremental KPI recompute (default 5)",
+    )
+    parser.add_argument(
         "--generator-runs", type=int, default=1, help="timed generate_org runs (default 1)"
     )
     parser.add_argument(
@@ -29,12 +35,14 @@ def main(argv: list[str] | None = None) -> int:
     only.add_argument(
         "--pages-only",
         action="store_true",
-        help="only the page timings: no deal moves or import (nothing written), no generator",
+        help="only the page timings: no deal moves, import or KPI recompute (nothing written), "
+        "no generator",
     )
     only.add_argument(
         "--skip-generator",
         action="store_true",
-        help="pages, deal moves and import, without the (minutes-long) generator benchmark",
+        help="pages, deal moves, import and KPI recompute, without the (minutes-long) generator "
+        "benchmark",
     )
     args = parser.parse_args(argv)
 
@@ -43,15 +51,15 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     setup_django()
     # Imported after setup: these modules import Django models and settings.
-    from bench import generator, imports, moves, pages, report
+    from bench import generator, imports, kpis, moves, pages, report
     from bench.environment import ensure_large_org
 
     print(f"bench: {ensure_large_org(regenerate=args.regenerate)}", flush=True)
     manager = pages.wide_manager()
     print(f"bench: {manager.describe()}", flush=True)
-    # Pages first, read-only; then the moves, which write (and put every deal back), and the
-    # deal import (rolled back); then the generator, which replaces the org (same seed, so the
-    # same rows).
+    # Pages first, read-only; then the moves, which write (and put every deal back), the deal
+    # import (rolled back) and the KPI recomputes (snapshots kept, changed deals put back); then
+    # the generator, which replaces the org (same seed, so the same rows).
     results = pages.run(repeat=args.repeat, manager=manager)
     notes = [pages.FLOOR_NOTE]
     if not args.pages_only:
@@ -59,6 +67,8 @@ def main(argv: list[str] | None = None) -> int:
         notes.append(moves.FLOOR_NOTE)
         results += imports.run()
         notes.append(imports.FLOOR_NOTE)
+        results += kpis.run(changes=args.kpi_changes)
+        notes.append(kpis.FLOOR_NOTE)
     if not (args.pages_only or args.skip_generator):
         results += generator.run(runs=args.generator_runs)
         notes.append(generator.FLOOR_NOTE)

@@ -21,10 +21,10 @@ def render(results: Sequence[Result], floor_notes: Sequence[str]) -> str:
             r.name,
             _value(r.value, r.unit),
             _value(r.floor, r.unit),
-            f"{r.ratio:.1f}x",
+            _ratio(r.ratio),
             "" if r.p95 is None else _value(r.p95, r.unit),
             "" if r.floor_p95 is None else _value(r.floor_p95, r.unit),
-            "" if r.p95_ratio is None else f"{r.p95_ratio:.1f}x",
+            "" if r.p95_ratio is None else _ratio(r.p95_ratio),
             r.detail,
         )
         for r in results
@@ -44,9 +44,17 @@ def render(results: Sequence[Result], floor_notes: Sequence[str]) -> str:
     return "\n".join(out)
 
 
+def _ratio(ratio: float) -> str:
+    # Below 1 (a part of its floor, e.g. an incremental run against the full one), keep two
+    # significant digits rather than printing 0.0x.
+    return f"{ratio:.1f}x" if ratio >= 1 else f"{ratio:.2g}x"
+
+
 def _value(value: float, unit: str) -> str:
     if unit == "ms":
         return f"{value:.2f} ms"
+    if unit == "s":
+        return f"{value:,.2f} s"
     if value < 100:
         return f"{value:,.1f} {unit}"
     return f"{value:,.0f} {unit}"

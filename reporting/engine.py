@@ -20,9 +20,12 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from reporting import facts
-from reporting.kpis import HEADCOUNT, KPIS, REGISTRY, Kpi, Measure
+from reporting.kpis import HEADCOUNT, KPIS, REGISTRY, Kpi, Measure, Unit
 from salesops.fiscal import FiscalCalendar, PeriodKind
 from salesops.org.selectors import fiscal_calendar, org_settings
+
+# A count of every fact, marking the cells where a source has facts (then dropped).
+_CELLS = Kpi("_cells", "", Unit.COUNT, "", numerator=Measure("1"))
 
 # Fiscal periods the engine knows; facts dated outside them count nowhere.
 FIRST_YEAR, LAST_YEAR = 1900, 2200
@@ -124,6 +127,7 @@ def fill_results(
         return
     params["lo"], params["hi"] = bounds
     params["lo_at"] = _start_of(bounds[0])
+    params["hi_at"] = _start_of(bounds[1] + dt.timedelta(days=2))
     scoped = _create_scope_tables(cursor, scopes)
     _create_result_table(cursor)
     sources = list(dict.fromkeys(kpi.source for kpi in needed if kpi.source))
@@ -133,12 +137,17 @@ def fill_results(
     for source in sources:
         of_source = [kpi for kpi in needed if kpi.source == source]
         summed = [kpi for kpi in of_source if kpi.numerator is not None]
+        medians = [kpi for kpi in of_source if kpi.median is not None]
         prefix = _source_sql(source, filters)
+        if medians:
+            summed.append(_CELLS)  # where the source has facts: where a median row belongs
         if summed:
             cursor.execute(_summed_sql(prefix, summed, scoped), params)
-        for kpi in of_source:
-            if kpi.median is not None:
-                cursor.execute(_median_sql(prefix, kpi, scoped), params)
+        for kpi in medians:
+            cursor.execute(_median_sql(prefix, kpi, scoped), params)
+            cursor.execute(_blank_median_sql(kpi))
+        if medians:
+            cursor.execute(f"DELETE FROM {RESULT_TABLE} WHERE metric = %s", [_CELLS.key])
     for kpi in needed:
         if kpi.derived:
             cursor.execute(_derived_sql(kpi))
@@ -276,11 +285,12 @@ def _scopes_of(alias: str) -> str:
     ) s"""
 
 
-def _scope_filter(scoped: bool) -> str:
+def _in_scopes(scoped: bool) -> str:
+    """The condition that a cell's scope is one of those asked for (TRUE when all are)."""
     if not scoped:
-        return ""
+        return "TRUE"
     return (
-        "WHERE EXISTS (SELECT 1 FROM kpi_scope k "
+        "EXISTS (SELECT 1 FROM kpi_scope k "
         "WHERE k.scope_kind = s.scope_kind AND k.scope_id = s.scope_id)"
     )
 
@@ -328,7 +338,7 @@ def _summed_sql(prefix: str, kpis: list[Kpi], scoped: bool) -> str:
         SELECT {_CELL}, g.breakdown, {rolled}
         FROM grain g JOIN kpi_period p ON p.month = g.month
         {_scopes_of("g")}
-        {_scope_filter(scoped)}
+        WHERE {_in_scopes(scoped)}
         GROUP BY {_CELL}, g.breakdown
     )
     INSERT INTO {RESULT_TABLE} ({_CELL_COLUMNS}, metric, value, numerator, denominator)
@@ -341,18 +351,32 @@ def _summed_sql(prefix: str, kpis: list[Kpi], scoped: bool) -> str:
 
 
 def _median_sql(prefix: str, kpi: Kpi, scoped: bool) -> str:
-    """The median over the facts themselves; the denominator column holds how many there were."""
+    """The median over the facts themselves (only those it measures, before they are spread
+    over scopes and periods); the denominator column holds how many there were."""
     measure = kpi.median
     return f"""{prefix}
     INSERT INTO {RESULT_TABLE} ({_CELL_COLUMNS}, metric, value, numerator, denominator)
     SELECT {_CELL}, f.breakdown, '{kpi.key}',
-           (percentile_cont(0.5) WITHIN GROUP (ORDER BY ({measure.expression})::float8)
-               FILTER (WHERE {measure.where}))::numeric,
-           NULL, count(*) FILTER (WHERE {measure.where})
+           (percentile_cont(0.5) WITHIN GROUP (ORDER BY ({measure.expression})::float8))::numeric,
+           NULL, count(*)
     FROM facts f JOIN kpi_period p ON p.month = date_trunc('month', f.period_date)::date
     {_scopes_of("f")}
-    {_scope_filter(scoped)}
+    WHERE {measure.where} AND {_in_scopes(scoped)}
     GROUP BY {_CELL}, f.breakdown
+    """
+
+
+def _blank_median_sql(kpi: Kpi) -> str:
+    """A blank row of the median where the source has facts but none it measures."""
+    return f"""
+    INSERT INTO {RESULT_TABLE} ({_CELL_COLUMNS}, metric, value, numerator, denominator)
+    SELECT {_CELL_COLUMNS}, '{kpi.key}', NULL, NULL, 0
+    FROM {RESULT_TABLE} c
+    WHERE c.metric = '{_CELLS.key}' AND NOT EXISTS (
+        SELECT 1 FROM {RESULT_TABLE} m
+        WHERE m.metric = '{kpi.key}' AND m.scope_kind = c.scope_kind
+          AND m.scope_id = c.scope_id AND m.period_key = c.period_key
+          AND m.breakdown = c.breakdown)
     """
 
 

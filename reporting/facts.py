@@ -6,7 +6,8 @@ Deal sources read the deals either as they are now or as of a moment, rebuilt fr
 (the last history row before the moment); both give the same columns, so every KPI works as of any
 past date. Parameters: ``%(until)s`` (the moment, exclusive), ``%(tz)s`` (the org time zone),
 ``%(corporate)s`` (the corporate currency), ``%(today)s`` (rate day of deals without a close
-date), ``%(lo_at)s`` (the start of the first period computed).
+date), ``%(lo)s`` / ``%(hi)s`` (first and last day of the periods computed), ``%(lo_at)s`` (the
+start of the first day) and ``%(hi_at)s`` (a day after the last).
 """
 
 from __future__ import annotations
@@ -47,40 +48,54 @@ DEALS = """
     JOIN crm_deal d ON d.id = s.deal_id
     JOIN crm_stage st ON st.id = s.stage_id
     JOIN crm_account a ON a.id = d.account_id
+    -- only deals that close or were created in the periods computed count anywhere
+    WHERE s.close_date BETWEEN %(lo)s AND %(hi)s
+       OR (d.created_at >= %(lo_at)s - interval '1 day' AND d.created_at < %(hi_at)s)
 """
 
 # Every stay of a deal in a stage, from stage history before %(until)s: when it entered, when it
 # left (NULL while still there), and the furthest open stage (or a won stage) it entered later.
 # Stays count to the deal's owner as of %(until)s, as deals do.
 STAYS = """
-    SELECT e.deal_id, e.to_stage_id AS stage_id, e.owner_id, st.position,
-           e.changed_at AS entered_at,
-           lead(e.changed_at) OVER stays_of_deal AS left_at,
-           max(CASE WHEN st.is_won THEN 32767 WHEN st.is_lost THEN NULL ELSE st.position END)
-               OVER (stays_of_deal ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING)
-               AS furthest_after
+    SELECT x.deal_id, x.stage_id, x.owner_id, a.territory_id, d.pipeline_id, a.segment,
+           d.type AS deal_type,
+           (x.entered_at AT TIME ZONE %(tz)s)::date AS entered_on,
+           (x.left_at AT TIME ZONE %(tz)s)::date AS left_on,
+           extract(epoch FROM x.left_at - x.entered_at) / 86400 AS stay_days,
+           coalesce(x.furthest_after > x.position, FALSE) AS advanced
     FROM (
-        SELECT h.id, h.deal_id, h.changed_at, h.to_stage_id,
-               lag(h.to_stage_id) OVER (PARTITION BY h.deal_id ORDER BY h.changed_at, h.id)
-                   AS previous_stage_id,
-               -- the deal's owner as of the moment (its last row's), like every deal KPI
-               last_value(h.to_owner_id) OVER (
-                   PARTITION BY h.deal_id ORDER BY h.changed_at, h.id
-                   ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS owner_id
-        FROM crm_dealhistory h
-        WHERE h.changed_at < %(until)s
-          -- only deals with history from the first day computed on can have a stay in it
-          AND h.deal_id IN (SELECT deal_id FROM crm_dealhistory WHERE changed_at >= %(lo_at)s)
-    ) e
-    JOIN crm_stage st ON st.id = e.to_stage_id
-    WHERE e.previous_stage_id IS DISTINCT FROM e.to_stage_id
-    WINDOW stays_of_deal AS (PARTITION BY e.deal_id ORDER BY e.changed_at, e.id)
+        SELECT e.deal_id, e.to_stage_id AS stage_id, e.owner_id, st.position,
+               e.changed_at AS entered_at,
+               lead(e.changed_at) OVER stays_of_deal AS left_at,
+               max(CASE WHEN st.is_won THEN 32767 WHEN st.is_lost THEN NULL
+                        ELSE st.position END)
+                   OVER (stays_of_deal ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING)
+                   AS furthest_after
+        FROM (
+            SELECT h.id, h.deal_id, h.changed_at, h.to_stage_id,
+                   lag(h.to_stage_id) OVER (PARTITION BY h.deal_id ORDER BY h.changed_at, h.id)
+                       AS previous_stage_id,
+                   -- the deal's owner as of the moment (its last row's), like every deal KPI
+                   last_value(h.to_owner_id) OVER (
+                       PARTITION BY h.deal_id ORDER BY h.changed_at, h.id
+                       ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS owner_id
+            FROM crm_dealhistory h
+            WHERE h.changed_at < %(until)s
+              -- only deals with history from the first day computed on have a stay in it
+              AND h.deal_id IN (
+                  SELECT deal_id FROM crm_dealhistory WHERE changed_at >= %(lo_at)s)
+        ) e
+        JOIN crm_stage st ON st.id = e.to_stage_id
+        WHERE e.previous_stage_id IS DISTINCT FROM e.to_stage_id
+        WINDOW stays_of_deal AS (PARTITION BY e.deal_id ORDER BY e.changed_at, e.id)
+    ) x
+    JOIN crm_deal d ON d.id = x.deal_id
+    JOIN crm_account a ON a.id = d.account_id
 """
 
-_STAY_COLUMNS = """
-    s.owner_id, a.territory_id, d.pipeline_id, a.segment, d.type AS deal_type,
-    s.stage_id::text AS breakdown
-"""
+_STAY_COLUMNS = (
+    "owner_id, territory_id, pipeline_id, segment, deal_type, stage_id::text AS breakdown"
+)
 
 SOURCES: dict[str, str] = {
     "closed_deals": """
@@ -102,21 +117,13 @@ SOURCES: dict[str, str] = {
         FROM kpi_deals
     """,
     "stage_entries": f"""
-        SELECT {_STAY_COLUMNS},
-               (s.entered_at AT TIME ZONE %(tz)s)::date AS period_date,
-               coalesce(s.furthest_after > s.position, FALSE) AS advanced
-        FROM kpi_stays s
-        JOIN crm_deal d ON d.id = s.deal_id
-        JOIN crm_account a ON a.id = d.account_id
+        SELECT {_STAY_COLUMNS}, entered_on AS period_date, advanced
+        FROM kpi_stays
     """,
     "stage_exits": f"""
-        SELECT {_STAY_COLUMNS},
-               (s.left_at AT TIME ZONE %(tz)s)::date AS period_date,
-               extract(epoch FROM s.left_at - s.entered_at) / 86400 AS stay_days
-        FROM kpi_stays s
-        JOIN crm_deal d ON d.id = s.deal_id
-        JOIN crm_account a ON a.id = d.account_id
-        WHERE s.left_at IS NOT NULL
+        SELECT {_STAY_COLUMNS}, left_on AS period_date, stay_days
+        FROM kpi_stays
+        WHERE left_on IS NOT NULL
     """,
     "leads": """
         SELECT l.owner_id, NULL::bigint AS territory_id, NULL::bigint AS pipeline_id,
@@ -160,11 +167,15 @@ OWNER_TEAMS = """
         SELECT u.team_id, t.parent_id FROM team_up u JOIN org_team t ON t.id = u.ancestor_id
         WHERE t.parent_id IS NOT NULL
     ),
-    home_team AS (
-        SELECT u.id AS owner_id,
-               coalesce(rp.team_id, (SELECT min(t.id) FROM org_team t WHERE t.manager_id = u.id))
-                   AS team_id
-        FROM org_user u LEFT JOIN org_repprofile rp ON rp.user_id = u.id
+    managed AS MATERIALIZED (
+        SELECT manager_id, min(id) AS team_id FROM org_team
+        WHERE manager_id IS NOT NULL GROUP BY manager_id
+    ),
+    home_team AS MATERIALIZED (
+        SELECT u.id AS owner_id, coalesce(rp.team_id, m.team_id) AS team_id
+        FROM org_user u
+        LEFT JOIN org_repprofile rp ON rp.user_id = u.id
+        LEFT JOIN managed m ON m.manager_id = u.id
     )
     SELECT h.owner_id, u.ancestor_id AS team_id
     FROM home_team h JOIN team_up u ON u.team_id = h.team_id

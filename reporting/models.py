@@ -34,9 +34,10 @@ class KpiValue(models.Model):
     value = models.DecimalField(max_digits=30, decimal_places=10, null=True)
     numerator = models.DecimalField(max_digits=30, decimal_places=10, null=True)
     denominator = models.DecimalField(max_digits=30, decimal_places=10, null=True)
-    computed_at = models.DateTimeField()
+    computed_at = models.DateTimeField(help_text="When this value was last written (it changed).")
 
     class Meta:
+        # Reads name scopes (and metrics and periods): the unique cell's index serves them.
         constraints = [
             models.UniqueConstraint(
                 "scope_kind",
@@ -47,7 +48,6 @@ class KpiValue(models.Model):
                 name="kpi_value_unique_cell",
             )
         ]
-        indexes = [models.Index(fields=["metric", "period_key", "scope_kind"])]
 
     def __str__(self) -> str:
         return f"{self.metric} {self.period_key} {self.scope_kind}:{self.scope_id} = {self.value}"
@@ -69,7 +69,9 @@ class KpiRun(models.Model):
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.RUNNING)
     started_at = models.DateTimeField()
     finished_at = models.DateTimeField(null=True, blank=True)
-    values_written = models.PositiveIntegerField(default=0)
+    values_written = models.PositiveIntegerField(
+        default=0, help_text="Values inserted, changed or removed (unchanged ones are not written)."
+    )
     periods = models.PositiveIntegerField(default=0, help_text="Fiscal periods recomputed.")
     problem = models.TextField(blank=True)
 

@@ -30,9 +30,11 @@ def kpi_recompute_full() -> KpiRun:
             cursor.execute("SELECT coalesce(max(id), 0) FROM reporting_kpidirtymark")
             (last_mark,) = cursor.fetchone()
             engine.fill_results(cursor)
-            cursor.execute("DELETE FROM reporting_kpivalue")
-            written = _write_results(cursor)
-            cursor.execute("SELECT count(DISTINCT period_key) FROM kpi_result")
+            written = _write_results(cursor, stale="TRUE")
+            cursor.execute(
+                f"SELECT count(DISTINCT period_key) FROM {engine.RESULT_TABLE} "
+                "WHERE scope_kind = 'company'"
+            )
             (periods,) = cursor.fetchone()
             cursor.execute("DELETE FROM reporting_kpidirtymark WHERE id <= %s", [last_mark])
     except Exception as error:
@@ -56,13 +58,11 @@ def kpi_recompute_changed() -> KpiRun | None:
             {territory for _, _, territory in marks if territory is not None},
         )
         engine.fill_results(cursor, period_keys=period_keys, scopes=scopes)
-        cursor.execute(
-            "DELETE FROM reporting_kpivalue v WHERE v.period_key = ANY(%s) AND EXISTS ("
-            "SELECT 1 FROM kpi_scope k WHERE k.scope_kind = v.scope_kind "
-            "AND k.scope_id = v.scope_id)",
-            [sorted(period_keys)],
+        written = _write_results(
+            cursor,
+            stale="v.period_key IN (SELECT period_key FROM kpi_period) AND EXISTS (SELECT 1 FROM "
+            "kpi_scope k WHERE k.scope_kind = v.scope_kind AND k.scope_id = v.scope_id)",
         )
-        written = _write_results(cursor)
     return _finish(run, KpiRun.Status.DONE, written=written, periods=len(period_keys))
 
 
@@ -71,15 +71,38 @@ def last_run() -> KpiRun | None:
     return KpiRun.objects.filter(status=KpiRun.Status.DONE).order_by("-finished_at").first()
 
 
-def _write_results(cursor) -> int:
-    cursor.execute(
-        "INSERT INTO reporting_kpivalue (metric, period_kind, period_key, period_start, "
-        "scope_kind, scope_id, breakdown, value, numerator, denominator, computed_at) "
-        "SELECT metric, period_kind, period_key, period_start, scope_kind, scope_id, breakdown, "
-        "round(value, 10), round(numerator, 10), round(denominator, 10), now() "
-        f"FROM {engine.RESULT_TABLE}"
+def _write_results(cursor, *, stale: str) -> int:
+    """Bring the snapshots in line with ``kpi_result``, writing only what differs.
+
+    Values that did not change are left alone (most of them, night after night), which keeps the
+    write, its WAL and the table's bloat small. ``stale`` (SQL over ``v``) selects the snapshot
+    rows this run recomputed: those without a result any more are deleted. Returns the number of
+    values inserted, updated or deleted.
+    """
+    cell = (
+        "v.scope_kind = r.scope_kind AND v.scope_id = r.scope_id AND v.metric = r.metric "
+        "AND v.period_key = r.period_key AND v.breakdown = r.breakdown"
     )
-    return cursor.rowcount
+    cursor.execute(
+        f"DELETE FROM reporting_kpivalue v WHERE {stale} "
+        f"AND NOT EXISTS (SELECT 1 FROM {engine.RESULT_TABLE} r WHERE {cell})"
+    )
+    deleted = cursor.rowcount
+    cursor.execute(
+        f"MERGE INTO reporting_kpivalue v USING ("
+        "SELECT metric, period_kind, period_key, period_start, scope_kind, scope_id, breakdown, "
+        "round(value, 10) AS value, round(numerator, 10) AS numerator, "
+        f"round(denominator, 10) AS denominator FROM {engine.RESULT_TABLE}) r ON {cell} "
+        "WHEN MATCHED AND (v.value IS DISTINCT FROM r.value "
+        "OR v.numerator IS DISTINCT FROM r.numerator "
+        "OR v.denominator IS DISTINCT FROM r.denominator) THEN UPDATE SET value = r.value, "
+        "numerator = r.numerator, denominator = r.denominator, computed_at = now() "
+        "WHEN NOT MATCHED THEN INSERT (metric, period_kind, period_key, period_start, "
+        "scope_kind, scope_id, breakdown, value, numerator, denominator, computed_at) VALUES ("
+        "r.metric, r.period_kind, r.period_key, r.period_start, r.scope_kind, r.scope_id, "
+        "r.breakdown, r.value, r.numerator, r.denominator, now())"
+    )
+    return deleted + cursor.rowcount
 
 
 def _periods_of(days: set[dt.date]) -> set[str]:

@@ -148,6 +148,25 @@ def pages_to_time(manager: WideManager) -> list[Page]:
                 f"{deal_list}?{filtered}",
             )
         )
+    # Dashboards read the KPI snapshots (the KPI benchmark, or generate_org, fills them): the
+    # region manager's (by sub-team), the executive one (ops: the company by region), a
+    # manager's team (by rep) and a rep's own; and one with a filter, computed live.
+    dashboard = reverse("reporting:dashboard")
+    for label, username in (
+        (WIDE_MANAGER, manager.username),
+        (ops, ops),
+        (DEMO_LOGINS[Role.MANAGER], DEMO_LOGINS[Role.MANAGER]),
+        (DEMO_LOGINS[Role.REP], DEMO_LOGINS[Role.REP]),
+    ):
+        pages.append(Page(f"GET {dashboard} as {label}", username, dashboard))
+    pipeline_id = stage.pipeline_id
+    pages.append(
+        Page(
+            f"GET {dashboard}?pipeline (live) as {DEMO_LOGINS[Role.MANAGER]}",
+            DEMO_LOGINS[Role.MANAGER],
+            f"{dashboard}?{urlencode({'pipeline': pipeline_id})}",
+        )
+    )
     return pages
 
 

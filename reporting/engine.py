@@ -224,8 +224,10 @@ def _create_scope_tables(cursor, scopes: Iterable[tuple[str, int]] | None) -> bo
     """Owner → teams, headcount per scope and, when ``scopes`` is given, the scopes wanted."""
     cursor.execute(f"CREATE TEMPORARY TABLE kpi_owner_team ON COMMIT DROP AS {facts.OWNER_TEAMS}")
     cursor.execute("CREATE INDEX ON kpi_owner_team (owner_id)")
+    cursor.execute(f"CREATE TEMPORARY TABLE kpi_home_team ON COMMIT DROP AS {facts.HOME_TEAMS}")
+    cursor.execute(f"CREATE TEMPORARY TABLE kpi_team_up ON COMMIT DROP AS {facts.TEAMS_UP}")
     cursor.execute(f"CREATE TEMPORARY TABLE kpi_headcount ON COMMIT DROP AS {facts.HEADCOUNT}")
-    cursor.execute("ANALYZE kpi_owner_team, kpi_headcount")
+    cursor.execute("ANALYZE kpi_owner_team, kpi_home_team, kpi_team_up, kpi_headcount")
     if scopes is None:
         return False
     kinds, ids = zip(*scopes, strict=True) if scopes else ((), ())
@@ -248,8 +250,8 @@ def _create_result_table(cursor) -> None:
 
 def _drop_temporary_tables(cursor) -> None:
     cursor.execute(
-        "DROP TABLE IF EXISTS kpi_period, kpi_owner_team, kpi_headcount, kpi_scope, kpi_deals, "
-        f"kpi_stays, {RESULT_TABLE}"
+        "DROP TABLE IF EXISTS kpi_period, kpi_owner_team, kpi_home_team, kpi_team_up, "
+        f"kpi_headcount, kpi_scope, kpi_deals, kpi_stays, {RESULT_TABLE}"
     )
 
 
@@ -310,7 +312,6 @@ def _summed_sql(prefix: str, kpis: list[Kpi], scoped: bool) -> str:
         f"sum(CASE WHEN {m.where} THEN ({m.expression})::numeric END) AS {name}"
         for m, name in parts.items()
     )
-    rolled = ", ".join(f"sum(g.{name}) AS {name}" for name in parts.values())
     values = []
     for kpi in kpis:
         numerator = f"c.{parts[kpi.numerator]}"
@@ -328,18 +329,41 @@ def _summed_sql(prefix: str, kpis: list[Kpi], scoped: bool) -> str:
             f"('{kpi.key}', coalesce({numerator}, 0) / NULLIF({denominator}, 0), "
             f"coalesce({numerator}, 0), {denominator})"
         )
+    names = list(parts.values())
+
+    def summed(alias: str = "") -> str:
+        return ", ".join(f"sum({alias}{name}) AS {name}" for name in names)
+
     return f"""{prefix},
     grain AS (
         SELECT owner_id, territory_id, breakdown, date_trunc('month', period_date)::date AS month,
                {grain}
         FROM facts GROUP BY 1, 2, 3, 4
     ),
+    -- per scope and month: a team sums its reps' teams first, then passes the sums up the tree
+    by_month AS (
+        SELECT 'rep'::text AS scope_kind, owner_id AS scope_id, breakdown, month, {summed()}
+        FROM grain WHERE owner_id IS NOT NULL GROUP BY owner_id, breakdown, month
+        UNION ALL
+        SELECT 'team', up.ancestor_id, t.breakdown, t.month, {summed("t.")}
+        FROM (
+            SELECT home.team_id, g.breakdown, g.month, {summed("g.")}
+            FROM grain g JOIN kpi_home_team home ON home.owner_id = g.owner_id
+            GROUP BY home.team_id, g.breakdown, g.month
+        ) t
+        JOIN kpi_team_up up ON up.team_id = t.team_id
+        GROUP BY up.ancestor_id, t.breakdown, t.month
+        UNION ALL
+        SELECT 'company', 0, breakdown, month, {summed()} FROM grain GROUP BY breakdown, month
+        UNION ALL
+        SELECT 'territory', territory_id, breakdown, month, {summed()}
+        FROM grain WHERE territory_id IS NOT NULL GROUP BY territory_id, breakdown, month
+    ),
     cells AS (
-        SELECT {_CELL}, g.breakdown, {rolled}
-        FROM grain g JOIN kpi_period p ON p.month = g.month
-        {_scopes_of("g")}
+        SELECT {_CELL}, s.breakdown, {summed("s.")}
+        FROM by_month s JOIN kpi_period p ON p.month = s.month
         WHERE {_in_scopes(scoped)}
-        GROUP BY {_CELL}, g.breakdown
+        GROUP BY {_CELL}, s.breakdown
     )
     INSERT INTO {RESULT_TABLE} ({_CELL_COLUMNS}, metric, value, numerator, denominator)
     SELECT c.period_kind, c.period_key, c.period_start, c.scope_kind, c.scope_id, c.breakdown,

@@ -181,6 +181,23 @@ OWNER_TEAMS = """
     FROM home_team h JOIN team_up u ON u.team_id = h.team_id
 """
 
+# Each owner's own team (see OWNER_TEAMS), and each team with every team above it (itself too).
+HOME_TEAMS = """
+    SELECT u.id AS owner_id,
+           coalesce(rp.team_id, (SELECT min(t.id) FROM org_team t WHERE t.manager_id = u.id))
+               AS team_id
+    FROM org_user u LEFT JOIN org_repprofile rp ON rp.user_id = u.id
+"""
+TEAMS_UP = """
+    WITH RECURSIVE team_up(team_id, ancestor_id) AS (
+        SELECT id, id FROM org_team
+        UNION ALL
+        SELECT u.team_id, t.parent_id FROM team_up u JOIN org_team t ON t.id = u.ancestor_id
+        WHERE t.parent_id IS NOT NULL
+    )
+    SELECT team_id, ancestor_id FROM team_up
+"""
+
 # Active reps per scope, the denominator of "per rep" KPIs.
 HEADCOUNT = """
     WITH RECURSIVE team_up(team_id, ancestor_id) AS (

@@ -7,7 +7,8 @@ Deal sources read the deals either as they are now or as of a moment, rebuilt fr
 past date. Parameters: ``%(until)s`` (the moment, exclusive), ``%(tz)s`` (the org time zone),
 ``%(corporate)s`` (the corporate currency), ``%(today)s`` (rate day of deals without a close
 date), ``%(lo)s`` / ``%(hi)s`` (first and last day of the periods computed), ``%(lo_at)s`` (the
-start of the first day) and ``%(hi_at)s`` (a day after the last).
+start of the first day) and ``%(hi_at)s`` (a day after the last), ``%(all_owners)s`` (false when
+only the owners in ``kpi_owners`` can count in the scopes asked for).
 """
 
 from __future__ import annotations
@@ -49,8 +50,9 @@ DEALS = """
     JOIN crm_stage st ON st.id = s.stage_id
     JOIN crm_account a ON a.id = d.account_id
     -- only deals that close or were created in the periods computed count anywhere
-    WHERE s.close_date BETWEEN %(lo)s AND %(hi)s
-       OR (d.created_at >= %(lo_at)s - interval '1 day' AND d.created_at < %(hi_at)s)
+    WHERE (s.close_date BETWEEN %(lo)s AND %(hi)s
+           OR (d.created_at >= %(lo_at)s - interval '1 day' AND d.created_at < %(hi_at)s))
+      AND (%(all_owners)s OR s.owner_id IN (SELECT owner_id FROM kpi_owners))
 """
 
 # Every stay of a deal in a stage, from stage history before %(until)s: when it entered, when it
@@ -84,6 +86,10 @@ STAYS = """
               -- only deals with history from the first day computed on have a stay in it
               AND h.deal_id IN (
                   SELECT deal_id FROM crm_dealhistory WHERE changed_at >= %(lo_at)s)
+              -- asked for some reps and teams only: deals any of their owners ever had
+              AND (%(all_owners)s OR h.deal_id IN (
+                  SELECT deal_id FROM crm_dealhistory
+                  WHERE to_owner_id IN (SELECT owner_id FROM kpi_owners)))
         ) e
         JOIN crm_stage st ON st.id = e.to_stage_id
         WHERE e.previous_stage_id IS DISTINCT FROM e.to_stage_id
@@ -91,6 +97,7 @@ STAYS = """
     ) x
     JOIN crm_deal d ON d.id = x.deal_id
     JOIN crm_account a ON a.id = d.account_id
+    WHERE %(all_owners)s OR x.owner_id IN (SELECT owner_id FROM kpi_owners)
 """
 
 _STAY_COLUMNS = (
@@ -134,6 +141,7 @@ SOURCES: dict[str, str] = {
                END AS response_hours
         FROM crm_lead l
         WHERE l.created_at < %(until)s
+          AND (%(all_owners)s OR l.owner_id IN (SELECT owner_id FROM kpi_owners))
     """,
     "meetings": """
         SELECT t.owner_id, a.territory_id, NULL::bigint AS pipeline_id, a.segment,
@@ -144,6 +152,7 @@ SOURCES: dict[str, str] = {
         -- the activity's account, or its deal's
         LEFT JOIN crm_account a ON a.id = coalesce(t.account_id, d.account_id)
         WHERE t.kind IN ('meeting', 'demo') AND t.done_at < %(until)s
+          AND (%(all_owners)s OR t.owner_id IN (SELECT owner_id FROM kpi_owners))
     """,
 }
 

@@ -135,3 +135,17 @@ def test_stage_conversion_and_time_in_stage(org, pipeline, accounts):
     key = ("rep", rep.pk, str(discovery.pk))
     assert abs(got[("stage_conversion", MARCH, *key)] - Decimal(1) / 3) < Decimal("1e-15")
     assert got[("time_in_stage", MARCH, *key)] == 7  # stays of 10 and 4 days ended in March
+
+
+def test_figures_for_some_scopes_equal_those_of_the_whole_run(book):
+    """Asked for reps and teams only, the engine reads their owners' facts alone: same figures."""
+    org = book
+    scopes = [("team", org.americas.pk), ("team", org.east.pk), ("rep", org.rep_london.pk)]
+    everything = values(compute())
+    wanted = {key: value for key, value in everything.items() if (key[2], key[3]) in scopes}
+    assert values(compute(scopes=scopes)) == wanted
+    assert len(wanted) > 50
+    as_of = dt.date(2026, 3, 31)
+    everything = values(compute(as_of=as_of))
+    wanted = {key: value for key, value in everything.items() if (key[2], key[3]) in scopes}
+    assert values(compute(as_of=as_of, scopes=scopes)) == wanted

@@ -167,54 +167,43 @@ NEEDS: dict[str, str | None] = {
     "meetings": None,
 }
 
-# Who counts in which scope: the owner's team and every team above it; a user without a rep
-# profile counts to the lowest-id team they manage. Teams as they are now.
-OWNER_TEAMS = """
+# Each team with every team above it (itself too), as a recursive CTE ``team_up``.
+_TEAM_UP = """
     WITH RECURSIVE team_up(team_id, ancestor_id) AS (
         SELECT id, id FROM org_team
         UNION ALL
         SELECT u.team_id, t.parent_id FROM team_up u JOIN org_team t ON t.id = u.ancestor_id
         WHERE t.parent_id IS NOT NULL
-    ),
-    managed AS MATERIALIZED (
+    )
+"""
+
+# Each owner's own team: their rep profile's, or for a user without one the lowest-id team they
+# manage. Teams as they are now.
+HOME_TEAMS = """
+    SELECT u.id AS owner_id, coalesce(rp.team_id, m.team_id) AS team_id
+    FROM org_user u
+    LEFT JOIN org_repprofile rp ON rp.user_id = u.id
+    LEFT JOIN (
         SELECT manager_id, min(id) AS team_id FROM org_team
         WHERE manager_id IS NOT NULL GROUP BY manager_id
-    ),
-    home_team AS MATERIALIZED (
-        SELECT u.id AS owner_id, coalesce(rp.team_id, m.team_id) AS team_id
-        FROM org_user u
-        LEFT JOIN org_repprofile rp ON rp.user_id = u.id
-        LEFT JOIN managed m ON m.manager_id = u.id
-    )
+    ) m ON m.manager_id = u.id
+"""
+
+TEAMS_UP = _TEAM_UP + "SELECT team_id, ancestor_id FROM team_up"
+
+# Who counts in which team: the owner's own team and every team above it.
+OWNER_TEAMS = (
+    _TEAM_UP
+    + f""", home_team AS MATERIALIZED ({HOME_TEAMS})
     SELECT h.owner_id, u.ancestor_id AS team_id
     FROM home_team h JOIN team_up u ON u.team_id = h.team_id
 """
-
-# Each owner's own team (see OWNER_TEAMS), and each team with every team above it (itself too).
-HOME_TEAMS = """
-    SELECT u.id AS owner_id,
-           coalesce(rp.team_id, (SELECT min(t.id) FROM org_team t WHERE t.manager_id = u.id))
-               AS team_id
-    FROM org_user u LEFT JOIN org_repprofile rp ON rp.user_id = u.id
-"""
-TEAMS_UP = """
-    WITH RECURSIVE team_up(team_id, ancestor_id) AS (
-        SELECT id, id FROM org_team
-        UNION ALL
-        SELECT u.team_id, t.parent_id FROM team_up u JOIN org_team t ON t.id = u.ancestor_id
-        WHERE t.parent_id IS NOT NULL
-    )
-    SELECT team_id, ancestor_id FROM team_up
-"""
+)
 
 # Active reps per scope, the denominator of "per rep" KPIs.
-HEADCOUNT = """
-    WITH RECURSIVE team_up(team_id, ancestor_id) AS (
-        SELECT id, id FROM org_team
-        UNION ALL
-        SELECT u.team_id, t.parent_id FROM team_up u JOIN org_team t ON t.id = u.ancestor_id
-        WHERE t.parent_id IS NOT NULL
-    ),
+HEADCOUNT = (
+    _TEAM_UP
+    + """,
     reps AS (
         SELECT rp.user_id, rp.team_id FROM org_repprofile rp
         JOIN org_user u ON u.id = rp.user_id
@@ -227,3 +216,4 @@ HEADCOUNT = """
     UNION ALL
     SELECT 'company', 0, count(*) FROM reps
 """
+)

@@ -36,6 +36,12 @@ app.conf.beat_schedule = {
         "schedule": float(os.environ.get("SALESOPS_REPORT_DELIVERY_SECONDS", "180")),
         "options": {"queue": "default"},
     },
+    # Territory runs dated in the future wait for their day; an hourly look is enough.
+    "territory-runs-due": {
+        "task": "territories.tasks.assignment_runs_due",
+        "schedule": crontab(minute=5),
+        "options": {"queue": "default"},
+    },
 }
 
 

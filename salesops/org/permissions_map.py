@@ -39,14 +39,40 @@ _CRM_ALL = {
     "crm.leadroutingrule": _EDIT,
 }
 _CRM_READ = {label: _VIEW for label in _CRM_ALL}
+# Territory planning: sales ops plan (and admins); finance reads; sellers see their own quotas
+# and the reviews they are asked for (their visibility scope narrows it to their rows).
+_TERRITORY_MODELS = (
+    "territoryplan", "territory", "territorymember", "assignmentrule", "assignmentrun",
+    "assignmentmove", "accountterritory", "rampprofile", "quotaplan", "quota", "quotareview",
+)  # fmt: skip
+_TERRITORIES_ALL = {f"territories.{name}": _EDIT for name in _TERRITORY_MODELS}
+_TERRITORIES_READ = {f"territories.{name}": _VIEW for name in _TERRITORY_MODELS}
+_TERRITORIES_SELLING = {
+    "territories.quota": _VIEW,
+    "territories.quotaplan": _VIEW,
+    "territories.quotareview": ("view", "change"),
+}
 # Importing spreadsheets: sales ops and admins (who may then write what each target needs).
 _IMPORTS = {"imports.importjob": _EDIT, "imports.importmapping": _EDIT}
 
 ROLE_PERMISSIONS: dict[Role, dict[str, tuple[str, ...]]] = {
-    Role.REP: {"org.user": _VIEW, "org.team": _VIEW, "org.repprofile": _VIEW, **_CRM_SELLING},
-    Role.MANAGER: {"org.user": _VIEW, "org.team": _VIEW, "org.repprofile": _VIEW, **_CRM_SELLING},
+    Role.REP: {
+        "org.user": _VIEW,
+        "org.team": _VIEW,
+        "org.repprofile": _VIEW,
+        **_CRM_SELLING,
+        "territories.quota": _VIEW,
+    },
+    Role.MANAGER: {
+        "org.user": _VIEW,
+        "org.team": _VIEW,
+        "org.repprofile": _VIEW,
+        **_CRM_SELLING,
+        **_TERRITORIES_SELLING,
+    },
     Role.OPS: {
         **_CRM_ALL,
+        **_TERRITORIES_ALL,
         **_IMPORTS,
         "org.user": _VIEW,
         "org.team": _EDIT,
@@ -56,6 +82,7 @@ ROLE_PERMISSIONS: dict[Role, dict[str, tuple[str, ...]]] = {
     },
     Role.FINANCE: {
         **_CRM_READ,
+        **_TERRITORIES_READ,
         "org.user": _VIEW,
         "org.team": _VIEW,
         "org.repprofile": _VIEW,
@@ -64,6 +91,7 @@ ROLE_PERMISSIONS: dict[Role, dict[str, tuple[str, ...]]] = {
     },
     Role.ADMIN: {
         **_CRM_ALL,
+        **_TERRITORIES_ALL,
         **_IMPORTS,
         "org.user": _EDIT,
         "org.team": _EDIT,

@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     setup_django()
     # Imported after setup: these modules import Django models and settings.
-    from bench import generator, imports, kpis, moves, pages, report
+    from bench import generator, imports, kpis, moves, pages, report, territories
     from bench.environment import ensure_large_org
 
     print(f"bench: {ensure_large_org(regenerate=args.regenerate)}", flush=True)
@@ -69,6 +69,8 @@ def main(argv: list[str] | None = None) -> int:
         notes.append(imports.FLOOR_NOTE)
         results += kpis.run(changes=args.kpi_changes)
         notes.append(kpis.FLOOR_NOTE)
+        results += territories.run()
+        notes.append(territories.FLOOR_NOTE)
     if not (args.pages_only or args.skip_generator):
         results += generator.run(runs=args.generator_runs)
         notes.append(generator.FLOOR_NOTE)

@@ -175,7 +175,12 @@ PGHISTORY_MIDDLEWARE_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 SALESOPS_HOME_SECTIONS = ["crm.home.pipeline_section"]
 
 # Steps `generate_org` runs after building the org, in order (each app adds its own).
-SALESOPS_GENERATOR_STEPS = ["crm.generate.generate_crm", "reporting.generate.generate_kpis"]
+SALESOPS_GENERATOR_STEPS = [
+    "crm.generate.generate_crm",
+    "territories.generate.generate_territories",
+    "territories.generate.generate_quotas",
+    "reporting.generate.generate_kpis",
+]
 
 # What spreadsheets can be imported as (each app adds its targets), and the largest file taken.
 SALESOPS_IMPORT_TARGETS = [
@@ -186,6 +191,7 @@ SALESOPS_IMPORT_TARGETS = [
     "crm.importers.DealImport",
     "crm.importers.DealHistoryImport",
     "crm.importers.ActivityImport",
+    "territories.importers.AssignmentRuleImport",
 ]
 SALESOPS_IMPORT_MAX_BYTES = env.int("SALESOPS_IMPORT_MAX_BYTES", default=50 * 1024 * 1024)
 # Files up to this many rows are checked and imported while the page waits; bigger ones by the

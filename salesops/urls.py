@@ -27,6 +27,7 @@ urlpatterns = [
     path("reports/", include("reporting.urls")),
     path("api/v1/", include("salesops.api.urls")),
     path("api/v1/", include("crm.api.urls")),
+    path("api/v1/", include("territories.api.urls")),
     path("api/v1/", include("salesops.imports.api")),
     path("api/v1/", include("reporting.api")),
     path("api/v1/", include("reporting.reports_api")),

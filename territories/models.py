@@ -461,7 +461,7 @@ class ReviewStatus(models.TextChoices):
     SENT_BACK = "sent_back", "Sent back"
 
 
-@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent())
+@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
 class QuotaReview(models.Model):
     """One manager level's decision on a proposed quota plan (the approval chain).
 

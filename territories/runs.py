@@ -146,6 +146,9 @@ def assignment_run_execute(*, run_id: int, progress: Progress | None = None) -> 
     with transaction.atomic():
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [APPLY_LOCK])
+            # Check foreign keys per statement: hundreds of thousands of deferred checks queued
+            # until commit make every audit trigger's subtransaction scan them (quadratic).
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
         try:
             run = AssignmentRun.objects.select_for_update().select_related("plan").get(pk=run_id)
         except AssignmentRun.DoesNotExist:

@@ -194,7 +194,10 @@ def parse_country(text: str) -> str:
         return pycountry.countries.lookup(text).alpha_2
     except LookupError:
         pass
-    matches = pycountry.countries.search_fuzzy(text) if len(text) > 3 else []
+    try:  # search_fuzzy raises LookupError when nothing is near
+        matches = pycountry.countries.search_fuzzy(text) if len(text) > 3 else []
+    except LookupError:
+        matches = []
     if len(matches) == 1:
         return matches[0].alpha_2
     raise ValueError(f"not a country name or ISO code: '{text}'")

@@ -62,6 +62,7 @@ ROLE_PERMISSIONS: dict[Role, dict[str, tuple[str, ...]]] = {
         "org.repprofile": _VIEW,
         **_CRM_SELLING,
         "territories.quota": _VIEW,
+        "territories.quotaplan": _VIEW,
     },
     Role.MANAGER: {
         "org.user": _VIEW,

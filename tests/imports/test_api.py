@@ -125,6 +125,7 @@ def test_the_targets_endpoint_lists_every_target_with_fields_options_and_presets
     targets = {t["key"]: t for t in response.json()}
     assert set(targets) == {
         "users", "accounts", "contacts", "leads", "deals", "deal_history", "activities",
+        "territory_rules",
     }  # fmt: skip
     deals = targets["deals"]
     stage = next(f for f in deals["fields"] if f["name"] == "stage")

@@ -10,7 +10,7 @@ from decimal import ROUND_HALF_UP, Decimal
 import pytest
 
 from crm.leads import lead_create
-from crm.models import Deal
+from crm.models import Account, Deal
 from crm.services import activity_log, deal_close, deal_create, deal_update
 from reporting import services
 from reporting.engine import compute
@@ -92,6 +92,27 @@ def test_incremental_recompute_equals_full_on_a_generated_org(db):
     deal = Deal.objects.open().order_by("-pk").first()
     deal_close(deal=deal, won=True, acting_user=fresh(deal.owner), expected_version=deal.version)
     services.kpi_recompute_changed()
+    assert snapshots() == computed()
+
+
+def test_an_account_moving_territory_marks_both_territories_months(org, pipeline, accounts):
+    """Plan roll-outs move every account at once: marks are per territory and month."""
+    account = accounts[org.rep_east]
+    Account.objects.filter(pk=account.pk).update(territory_id=501)
+    deal = deal_create(acting_user=fresh(org.rep_east), account=account, name="Deal",
+                       amount=Decimal(700), close_date=dt.date(2026, 9, 10))  # fmt: skip
+    deal_close(deal=deal, won=True, acting_user=fresh(org.rep_east), expected_version=1)
+    services.kpi_recompute_full()
+    KpiDirtyMark.objects.all().delete()
+    assert snapshots()[("bookings", "2026-M09", "territory", 501, "")] == 700
+    Account.objects.filter(pk=account.pk).update(territory_id=502)
+    marks = set(KpiDirtyMark.objects.values_list("owner_id", "territory_id", "day"))
+    created = Deal.objects.get(pk=deal.pk).created_at.date()
+    assert {(None, 501, created.replace(day=1)), (None, 502, created.replace(day=1))} <= marks
+    services.kpi_recompute_changed()
+    got = snapshots()
+    assert got[("bookings", "2026-M09", "territory", 502, "")] == 700
+    assert ("bookings", "2026-M09", "territory", 501, "") not in got
     assert snapshots() == computed()
 
 

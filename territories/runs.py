@@ -163,7 +163,7 @@ def assignment_run_execute(*, run_id: int, progress: Progress | None = None) -> 
             report(10, "Matching accounts to territories")
             run.accounts_total = match_accounts(run.plan)
             report(40, "Choosing owners")
-            _choose_owners()
+            choose_owners()
             report(55, "Recording what moved")
             run.accounts_moved, run.owners_changed = _record_moves(run)
             report(70, "Updating accounts")
@@ -227,7 +227,7 @@ ANALYZE rule_owner;
 """
 
 
-def _choose_owners() -> None:
+def choose_owners() -> None:
     with connection.cursor() as cursor:
         cursor.execute(_OWNERS_SQL)
 

@@ -310,6 +310,11 @@ def region_move(
             )  # fmt: skip
             .first()
         )
+        if target is not None and any(
+            _could_take(rule, country, region)
+            for rule in plan.rules.filter(position__lt=target.position)
+        ):
+            target = None  # a broader rule tried earlier would keep the region: add one above it
         if target is None:
             return rule_save(
                 plan=plan,
@@ -328,8 +333,8 @@ def region_move(
 
 
 def _first_position(plan: TerritoryPlan) -> int:
-    """A position before every rule except named-account rules (which should stay first)."""
-    named = plan.rules.exclude(named_account_ids=[]).aggregate(top=Max("position"))["top"]
+    """A position before every rule that names no accounts (named-account rules before it
+    stay first)."""
     lowest = (
         plan.rules.filter(named_account_ids=[])
         .order_by("position")
@@ -337,15 +342,29 @@ def _first_position(plan: TerritoryPlan) -> int:
         .first()
     )
     if lowest is None:
-        return (named or 0) + 10
-    start = named or 0
+        return (plan.rules.aggregate(top=Max("position"))["top"] or 0) + 10
+    start = (
+        plan.rules.exclude(named_account_ids=[])
+        .filter(position__lt=lowest)
+        .aggregate(top=Max("position"))["top"]
+        or 0
+    )
     if lowest - start > 1:
         return start + (lowest - start) // 2
-    # No room: renumber every rule by tens, then take the gap below the first unnamed one.
+    # No room: renumber every rule by tens (gaps of ten), then take the gap.
     for index, rule in enumerate(plan.rules.order_by("catch_all", "position", "id"), start=1):
         rule.position = index * 10
         rule.save(update_fields=["position"])
     return _first_position(plan)
+
+
+def _could_take(rule: AssignmentRule, country: str, region: str) -> bool:
+    """Whether ``rule`` (naming no accounts) may match accounts of ``region`` in ``country``."""
+    if rule.catch_all or rule.named_account_ids:
+        return False
+    countries_ok = not rule.countries or country in rule.countries
+    regions_ok = not rule.regions or region.lower() in {r.strip().lower() for r in rule.regions}
+    return countries_ok and regions_ok
 
 
 def _validated_save(obj) -> None:

@@ -371,3 +371,31 @@ def test_member_roles_are_checked(org, plan):
         ).role
         == MemberRole.OVERLAY
     )
+
+
+def test_moving_a_region_lands_it_even_behind_a_broader_earlier_rule(org, plan):
+    ny = account(org.rep_east, country="US", region="NY")
+    rules = plan["rules"]
+    services.rules_reorder(  # "all of the US" now comes before West's rule
+        plan=plan["plan"],
+        rule_ids=[rules[k].pk for k in ("east", "west", "big_east", "emea")],
+        acting_user=org.ops,
+    )
+    services.region_move(
+        plan=plan["plan"], country="US", region="NY", to=plan["west"], acting_user=org.ops
+    )
+    assert landed(plan["plan"], [ny]) == {ny.pk: "west"}
+
+
+def test_moving_a_region_with_a_named_rule_below_an_unnamed_one(org, plan):
+    tx = account(org.rep_east, country="US", region="TX")
+    named = account(org.rep_east, country="US", region="TX", name="Named")
+    services.rule_save(
+        plan=plan["plan"], acting_user=org.ops,
+        fields={"territory": plan["emea"], "named_account_ids": [named.pk], "position": 35},
+    )  # fmt: skip
+    rule = services.region_move(
+        plan=plan["plan"], country="US", region="TX", to=plan["strategic"], acting_user=org.ops
+    )
+    assert plan["plan"].rules.order_by("position").first() == rule  # before every rule now
+    assert landed(plan["plan"], [tx, named]) == {tx.pk: "strategic", named.pk: "strategic"}

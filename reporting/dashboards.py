@@ -13,13 +13,14 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from urllib.parse import urlencode
 
+from django.db import connection
 from django.db.models import Count
 from django.urls import reverse
 from django.utils import timezone
 
 from crm.filtersets import owned_by_team
 from crm.models import Deal, DealType, Pipeline, Segment, Stage
-from reporting import charts, selectors
+from reporting import charts, facts, selectors
 from reporting.engine import Filters
 from reporting.kpis import REGISTRY, Unit
 from reporting.models import ScopeKind
@@ -266,7 +267,8 @@ def _tile(index, key: str, scope: Scope, period: FiscalPeriod, links: _Links,
 
 
 def format_figure(value: Decimal | None, unit: Unit, currency: str) -> str:
-    """A figure as a person reads it: money to the unit, percent and days without decimals."""
+    """A figure as a person reads it: money to the unit, percent and days without decimals,
+    multiples with one ("2.3×")."""
     if value is None:
         return "–"
     if unit == Unit.MONEY:
@@ -279,6 +281,8 @@ def format_figure(value: Decimal | None, unit: Unit, currency: str) -> str:
         return f"{value:.0f} days"
     if unit == Unit.HOURS:
         return f"{value:.1f} h"
+    if unit == Unit.RATIO:
+        return f"{value:,.1f}×"
     if value == value.to_integral_value():
         return f"{value:,.0f}"
     return f"{value:,.1f}"
@@ -331,12 +335,15 @@ def period_choices(today: dt.date | None = None) -> list[tuple[str, list[tuple[s
 def quality(user) -> dict:
     """Sales ops' data-quality dashboard: each check's open deals by region, and duplicates.
 
-    One count query per check, grouped by the owner's top-level team; each bar opens the deal
-    list filtered to that issue and region.
+    One count query per check, grouped by owner, each owner counted in the region of their home
+    team (their rep profile's, or the team a manager runs: ``facts.HOME_TEAMS``, as the KPIs and
+    the deal list's team filter do); each bar opens the deal list filtered to that issue and
+    region.
     """
     from crm import quality as checks
 
     top_of = _top_team_of()
+    home_of = _home_team_of()
     regions = Team.objects.filter(parent__isnull=True).order_by("name")
     names = {team.pk: team.name for team in regions}
     open_deals = Deal.objects.visible_to(user).open().count()
@@ -344,8 +351,8 @@ def quality(user) -> dict:
     for check in checks.CHECKS:
         counts: dict[int | None, int] = {}
         failing = checks.deals_failing(check.key, user=user).order_by()
-        for team_id, n in failing.values_list("owner__rep_profile__team").annotate(n=Count("pk")):
-            region = top_of.get(team_id)
+        for owner_id, n in failing.values_list("owner").annotate(n=Count("pk")):
+            region = top_of.get(home_of.get(owner_id))
             counts[region] = counts.get(region, 0) + n
         total = sum(counts.values())
         labels = [names[pk] for pk in names]
@@ -367,6 +374,15 @@ def quality(user) -> dict:
         "duplicate_accounts": len(checks.likely_duplicate_accounts(user=user)),
         "duplicate_contacts": len(checks.likely_duplicate_contacts(user=user)),
     }
+
+
+def _home_team_of() -> dict[int, int]:
+    """Each person's home team, as the KPIs count them."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT owner_id, team_id FROM ({facts.HOME_TEAMS}) h WHERE team_id IS NOT NULL"
+        )
+        return dict(cursor.fetchall())
 
 
 def _top_team_of() -> dict[int, int]:

@@ -3,8 +3,9 @@
 For each fact source the engine runs one query: facts are summed per owner, territory, stage and
 month first (the grain), then rolled up into every period (month, quarter, year) and every scope
 (rep, each team above the rep, territory, company) at once. Medians are taken over the facts
-themselves (they do not roll up), and derived KPIs over the results. Results land in a temporary
-table, which ``compute`` reads back and ``reporting.services`` copies into ``KpiValue``.
+themselves (they do not roll up), shares of reps over per-rep sums of the facts, and derived KPIs
+over the results. Results land in a temporary table, which ``compute`` reads back and
+``reporting.services`` copies into ``KpiValue``.
 """
 
 from __future__ import annotations
@@ -48,7 +49,8 @@ class KpiRow:
 @dataclass(frozen=True)
 class Filters:
     """Narrow the facts to one pipeline, segment or deal type (lead KPIs ignore pipeline and
-    deal type, which leads do not have; meetings ignore pipeline and deal type)."""
+    deal type, which leads do not have; meetings ignore pipeline and deal type; quotas, which
+    have none of them, are never filtered)."""
 
     pipeline_id: int | None = None
     segment: str | None = None
@@ -75,6 +77,7 @@ _DIMENSIONS = {
     "stage_exits": _DEAL_DIMENSIONS,
     "leads": frozenset(),
     "meetings": frozenset({"segment"}),
+    "quotas": frozenset(),
 }
 
 
@@ -149,6 +152,9 @@ def fill_results(
             cursor.execute(_blank_median_sql(kpi))
         if medians:
             cursor.execute(f"DELETE FROM {RESULT_TABLE} WHERE metric = %s", [_CELLS.key])
+    for kpi in needed:
+        if kpi.share_of_reps is not None:
+            cursor.execute(_share_of_reps_sql(kpi, filters, scoped), params)
     for kpi in needed:
         if kpi.derived:
             cursor.execute(_derived_sql(kpi))
@@ -286,12 +292,17 @@ def _create_shared_facts(cursor, tables: set[str | None], as_of, params: dict) -
         cursor.execute("ANALYZE kpi_stays")
 
 
+def _facts_sql(source: str, filters: Filters) -> str:
+    """The source's rows in the computed periods, filtered."""
+    return (
+        f"SELECT f.* FROM ({facts.SOURCES[source]}) f "
+        f"WHERE f.period_date BETWEEN %(lo)s AND %(hi)s AND {filters.sql(source)}"
+    )
+
+
 def _source_sql(source: str, filters: Filters) -> str:
     """``WITH facts AS (…)``: the source's rows in the computed periods, filtered."""
-    return (
-        f"WITH facts AS (SELECT f.* FROM ({facts.SOURCES[source]}) f "
-        f"WHERE f.period_date BETWEEN %(lo)s AND %(hi)s AND {filters.sql(source)})"
-    )
+    return f"WITH facts AS ({_facts_sql(source, filters)})"
 
 
 def _scopes_of(alias: str) -> str:
@@ -420,6 +431,70 @@ def _blank_median_sql(kpi: Kpi) -> str:
         WHERE m.metric = '{kpi.key}' AND m.scope_kind = c.scope_kind
           AND m.scope_id = c.scope_id AND m.period_key = c.period_key
           AND m.breakdown = c.breakdown)
+    """
+
+
+def _share_of_reps_sql(kpi: Kpi, filters: Filters, scoped: bool) -> str:
+    """A share of reps (``kpis.ShareOfReps``): each rep's two sums per period, each from its own
+    facts and filtered as its source is; whether the rep carries a target and reached it; then
+    how many did, per scope (a team counts its own reps first, then passes the counts up the
+    tree, as sums do). Numerator: reps that reached; denominator: reps carrying a target."""
+    share = kpi.share_of_reps
+    achieved, target = REGISTRY[share.achieved], REGISTRY[share.target]
+
+    def per_month(part: Kpi, name: str, reps: str = "TRUE") -> str:
+        measure = part.numerator
+        return f"""
+        SELECT f.owner_id, date_trunc('month', f.period_date)::date AS month,
+               sum(CASE WHEN {measure.where} THEN ({measure.expression})::numeric END) AS {name}
+        FROM ({_facts_sql(part.source, filters)}) f
+        WHERE f.owner_id IS NOT NULL AND {reps}
+        GROUP BY 1, 2"""
+
+    def per_period(name: str) -> str:
+        return f"""
+        SELECT p.period_kind, p.period_key, p.period_start, m.owner_id, sum(m.{name}) AS {name}
+        FROM {name}_month m JOIN kpi_period p ON p.month = m.month
+        GROUP BY 1, 2, 3, 4"""
+
+    with_target = "f.owner_id IN (SELECT owner_id FROM target_month)"
+    counts = "sum(r.reached) AS reached, sum(r.carrying) AS carrying"
+    return f"""
+    WITH target_month AS ({per_month(target, "target")}),
+    achieved_month AS ({per_month(achieved, "achieved", with_target)}),
+    target_period AS ({per_period("target")}),
+    achieved_period AS ({per_period("achieved")}),
+    -- every rep with target facts in the period: 1 or 0 for carrying a target and reaching it
+    reps AS (
+        SELECT t.period_kind, t.period_key, t.period_start, t.owner_id,
+               (coalesce(t.target, 0) > 0)::int AS carrying,
+               (coalesce(t.target, 0) > 0
+                AND coalesce(a.achieved, 0) >= {share.threshold} * t.target)::int AS reached
+        FROM target_period t
+        LEFT JOIN achieved_period a ON a.period_key = t.period_key AND a.owner_id = t.owner_id
+    ),
+    by_scope AS (
+        SELECT r.period_kind, r.period_key, r.period_start, 'rep'::text AS scope_kind,
+               r.owner_id AS scope_id, r.reached, r.carrying
+        FROM reps r
+        UNION ALL
+        SELECT r.period_kind, r.period_key, r.period_start, 'team', up.ancestor_id, {counts}
+        FROM (
+            SELECT r.period_kind, r.period_key, r.period_start, home.team_id, {counts}
+            FROM reps r JOIN kpi_home_team home ON home.owner_id = r.owner_id
+            GROUP BY 1, 2, 3, 4
+        ) r
+        JOIN kpi_team_up up ON up.team_id = r.team_id
+        GROUP BY r.period_kind, r.period_key, r.period_start, up.ancestor_id
+        UNION ALL
+        SELECT r.period_kind, r.period_key, r.period_start, 'company', 0, {counts}
+        FROM reps r GROUP BY r.period_kind, r.period_key, r.period_start
+    )
+    INSERT INTO {RESULT_TABLE} ({_CELL_COLUMNS}, metric, value, numerator, denominator)
+    SELECT s.period_kind, s.period_key, s.period_start, s.scope_kind, s.scope_id, '',
+           '{kpi.key}', s.reached::numeric / NULLIF(s.carrying, 0), s.reached, s.carrying
+    FROM by_scope s
+    WHERE {_in_scopes(scoped)}
     """
 
 

@@ -1,4 +1,5 @@
-"""The fact sources KPIs aggregate: SQL producing one row per closed deal, open deal, stage stay, …
+"""The fact sources KPIs aggregate: SQL producing one row per closed deal, open deal, stage stay,
+lead, meeting and monthly rep quota.
 
 Every source yields ``owner_id``, ``territory_id``, ``breakdown`` (text, '' unless per stage),
 ``period_date`` (the date that decides the fiscal period) and the columns its KPIs measure.
@@ -154,6 +155,27 @@ SOURCES: dict[str, str] = {
         WHERE t.kind IN ('meeting', 'demo') AND t.done_at < %(until)s
           AND (%(all_owners)s OR t.owner_id IN (SELECT owner_id FROM kpi_owners))
     """,
+    # Reps' monthly quotas of published plans. Plans are made in the corporate currency; one
+    # made before the corporate currency changed is converted as deals are, at the rate in force
+    # on the quota's first day. Plan data, not history: as of any day they are the quotas as
+    # they are now. Team and territory quotas are not facts: teams sum their reps' (bottom-up),
+    # and territory attainment is the territories app's. No pipeline, segment or deal type:
+    # quotas are never filtered.
+    "quotas": """
+        SELECT q.user_id AS owner_id, NULL::bigint AS territory_id, NULL::bigint AS pipeline_id,
+               NULL::text AS segment, NULL::text AS deal_type, '' AS breakdown,
+               q.period_start AS period_date,
+               CASE WHEN p.currency = %(corporate)s THEN q.amount
+                    ELSE q.amount * (
+                        SELECT r.rate FROM org_exchangerate r
+                        WHERE r.currency = p.currency AND r.valid_from <= q.period_start
+                        ORDER BY r.valid_from DESC LIMIT 1)
+               END AS amount
+        FROM territories_quota q
+        JOIN territories_quotaplan p ON p.id = q.plan_id
+        WHERE p.status = 'published' AND q.period_kind = 'month' AND q.user_id IS NOT NULL
+          AND (%(all_owners)s OR q.user_id IN (SELECT owner_id FROM kpi_owners))
+    """,
 }
 
 # Which of the shared tables (computed once per run) a source reads.
@@ -165,6 +187,7 @@ NEEDS: dict[str, str | None] = {
     "stage_exits": "kpi_stays",
     "leads": None,
     "meetings": None,
+    "quotas": None,
 }
 
 # Each team with every team above it (itself too), as a recursive CTE ``team_up``.

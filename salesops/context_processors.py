@@ -31,6 +31,9 @@ NAV_ITEMS = [
     # Every role may view accounts and leads (its scope narrows which ones).
     NavItem("Accounts", "crm:account_list", frozenset(Role)),
     NavItem("Leads", "crm:lead_list", frozenset(Role)),
+    NavItem("Territories", "territories:tree", permission="territories.view_territory"),
+    # Every role: reps see their own quota and attainment, managers their reviews and subtree.
+    NavItem("Quotas", "quotas:home", frozenset(Role)),
     NavItem("Pipelines", "crm:pipeline_settings", frozenset({Role.OPS, Role.ADMIN})),
     NavItem("Data quality", "reporting:quality", frozenset({Role.OPS, Role.ADMIN})),
     NavItem("Import", "imports:list", permission="imports.add_importjob"),

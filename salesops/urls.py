@@ -25,6 +25,8 @@ urlpatterns = [
     path("crm/", include("crm.urls")),
     path("imports/", include("salesops.imports.urls")),
     path("reports/", include("reporting.urls")),
+    path("territories/", include("territories.urls")),
+    path("quotas/", include("territories.quota_urls")),
     path("api/v1/", include("salesops.api.urls")),
     path("api/v1/", include("crm.api.urls")),
     path("api/v1/", include("territories.api.urls")),

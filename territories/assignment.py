@@ -4,7 +4,8 @@ same rules in Python for the "where would this account land" tester.
 Rules are tried by position; the first whose every condition holds wins; the catch-all (tried
 last wherever it sits) takes the rest, so every account lands in exactly one territory. Matching in SQL does not try every
 rule on every account: each rule is keyed by its most selective condition (named accounts, then
-country and region, then country, then region) and joined to the accounts with that key by hash;
+country and region, country and the first character of its postal prefixes, country, region,
+postal first character) and joined to the accounts with that key by hash;
 only rules with none of those (segment, industry, size ranges, the catch-all) meet every account.
 The candidate pairs then check the rule's remaining conditions, and the lowest position wins.
 """
@@ -41,20 +42,33 @@ SELECT r.id AS rule_id, r.position, r.territory_id,
 FROM territories_assignmentrule r WHERE r.plan_id = %(plan)s;
 
 CREATE TEMP TABLE rule_key ON COMMIT DROP AS
-SELECT rule_id, position, 'n' AS kind, NULL::text AS country, NULL::text AS region, a AS account_id
-FROM rule_def, unnest(named) a WHERE cardinality(named) > 0
+WITH d AS (
+    SELECT *, cardinality(named) > 0 AS by_name, cardinality(countries) > 0 AS by_country,
+           cardinality(regions) > 0 AS by_region, cardinality(postals) > 0 AS by_postal,
+           ARRAY(SELECT DISTINCT left(p, 1) FROM unnest(postals) p) AS firsts
+    FROM rule_def
+)
+SELECT rule_id, position, 'n' AS kind, NULL::text AS country, NULL::text AS region,
+       NULL::text AS first, a AS account_id
+FROM d, unnest(named) a WHERE by_name
 UNION ALL
-SELECT rule_id, position, 'cr', c, g, NULL FROM rule_def, unnest(countries) c, unnest(regions) g
-WHERE cardinality(named) = 0 AND cardinality(countries) > 0 AND cardinality(regions) > 0
+SELECT rule_id, position, 'cr', c, g, NULL, NULL FROM d, unnest(countries) c, unnest(regions) g
+WHERE NOT by_name AND by_country AND by_region
 UNION ALL
-SELECT rule_id, position, 'c', c, NULL, NULL FROM rule_def, unnest(countries) c
-WHERE cardinality(named) = 0 AND cardinality(countries) > 0 AND cardinality(regions) = 0
+SELECT rule_id, position, 'cp', c, NULL, f, NULL FROM d, unnest(countries) c, unnest(firsts) f
+WHERE NOT by_name AND by_country AND NOT by_region AND by_postal
 UNION ALL
-SELECT rule_id, position, 'r', NULL, g, NULL FROM rule_def, unnest(regions) g
-WHERE cardinality(named) = 0 AND cardinality(countries) = 0 AND cardinality(regions) > 0
+SELECT rule_id, position, 'c', c, NULL, NULL, NULL FROM d, unnest(countries) c
+WHERE NOT by_name AND by_country AND NOT by_region AND NOT by_postal
 UNION ALL
-SELECT rule_id, position, '*', NULL, NULL, NULL FROM rule_def
-WHERE cardinality(named) = 0 AND cardinality(countries) = 0 AND cardinality(regions) = 0;
+SELECT rule_id, position, 'r', NULL, g, NULL, NULL FROM d, unnest(regions) g
+WHERE NOT by_name AND NOT by_country AND by_region
+UNION ALL
+SELECT rule_id, position, 'p', NULL, NULL, f, NULL FROM d, unnest(firsts) f
+WHERE NOT by_name AND NOT by_country AND NOT by_region AND by_postal
+UNION ALL
+SELECT rule_id, position, '*', NULL, NULL, NULL, NULL FROM d
+WHERE NOT by_name AND NOT by_country AND NOT by_region AND NOT by_postal;
 ANALYZE rule_key;
 """
 
@@ -62,7 +76,8 @@ ANALYZE rule_key;
 _ACCOUNTS_SQL = """
 CREATE TEMP TABLE rule_account ON COMMIT DROP AS
 SELECT id, upper(trim(country)) AS country, lower(trim(region)) AS region,
-       upper(replace(postal_code, ' ', '')) AS postal, lower(trim(industry)) AS industry,
+       upper(replace(postal_code, ' ', '')) AS postal,
+       left(upper(replace(postal_code, ' ', '')), 1) AS first, lower(trim(industry)) AS industry,
        segment, employees, annual_revenue
 FROM crm_account {where};
 ANALYZE rule_account;
@@ -78,7 +93,13 @@ WITH candidate AS (
     JOIN rule_key k ON k.kind = 'cr' AND k.country = a.country AND k.region = a.region
     UNION ALL
     SELECT a.id, k.rule_id, k.position FROM rule_account a
+    JOIN rule_key k ON k.kind = 'cp' AND k.country = a.country AND k.first = a.first
+    UNION ALL
+    SELECT a.id, k.rule_id, k.position FROM rule_account a
     JOIN rule_key k ON k.kind = 'c' AND k.country = a.country
+    UNION ALL
+    SELECT a.id, k.rule_id, k.position FROM rule_account a
+    JOIN rule_key k ON k.kind = 'p' AND k.first = a.first
     UNION ALL
     SELECT a.id, k.rule_id, k.position FROM rule_account a
     JOIN rule_key k ON k.kind = 'r' AND k.region = a.region

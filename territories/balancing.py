@@ -14,8 +14,9 @@ Formulation (``propose``): a binary x[u, t] for each movable unit u and each ter
 in (its current one always); each unit sits in exactly one territory; locked units are constants;
 at most ``max_moves`` units leave their current territory; minimise the sum over territories of
 |load_t - mean| (linearised with d_t >= load_t - mean and d_t >= mean - load_t; the mean is a
-constant because moves do not change the total) plus ``MOVE_PENALTY`` per move, so that among
-equally even plans the one with the fewest moves wins. Loads are divided by the mean before they
+constant because moves do not change the total), plus ``MAX_LOAD_WEIGHT`` times the largest load
+(among plans equally even by that sum, the one whose heaviest territory is lightest wins), plus
+``MOVE_PENALTY`` per move, so that among equally even plans the one with the fewest moves wins. Loads are divided by the mean before they
 reach the solver, so the numbers HiGHS sees are around 1 whatever the measure's scale.
 """
 
@@ -34,6 +35,10 @@ from scipy.sparse import coo_array
 # average territory. Small enough never to cost real balance, large enough for HiGHS to tell apart
 # from its tolerances.
 MOVE_PENALTY = 1e-4
+# Weight of the largest (scaled) load in the objective: a tie-break well above MOVE_PENALTY, so
+# among plans with the same total deviation the one with the lighter heaviest territory wins
+# (the sum of |load - mean| cannot tell 10/6 from 8/8 when a third sibling is stuck at 0).
+MAX_LOAD_WEIGHT = 1e-2
 
 STATUS_OPTIMAL = "optimal"
 STATUS_TIME_LIMIT = "time_limit"
@@ -280,11 +285,12 @@ def _solve(
     ]
     n_x = len(columns)
     n_t = len(order)
-    n_vars = n_x + n_t  # x[u, t] first, then d_t
+    n_vars = n_x + n_t + 1  # x[u, t] first, then d_t, then the largest load
     cost = np.concatenate(
         [
             [0.0 if territory == unit.territory else MOVE_PENALTY for unit, territory in columns],
             np.ones(n_t),
+            [MAX_LOAD_WEIGHT],
         ]
     )
 
@@ -320,8 +326,17 @@ def _solve(
     lower += list(fixed_scaled - 1.0) + list(1.0 - fixed_scaled)
     upper += [np.inf] * (2 * n_t)
 
+    # The largest load: top >= load_t for every territory.
+    top = below + n_t
+    for col, (unit, territory) in enumerate(columns):
+        add(top + index[territory], col, -float(unit.load / mean))
+    for position in range(n_t):
+        add(top + position, n_x + n_t, 1.0)
+    lower += list(fixed_scaled)
+    upper += [np.inf] * n_t
+
     # At most max_moves units leave their current territory (only binding below len(movable)).
-    n_rows = below + n_t
+    n_rows = top + n_t
     if max_moves < len(movable):
         for col, (unit, territory) in enumerate(columns):
             if territory != unit.territory:
@@ -333,8 +348,8 @@ def _solve(
     matrix = coo_array((vals, (rows, cols)), shape=(n_rows, n_vars)).tocsr()
     result = milp(
         cost,
-        integrality=np.concatenate([np.ones(n_x), np.zeros(n_t)]),
-        bounds=Bounds(np.zeros(n_vars), np.concatenate([np.ones(n_x), np.full(n_t, np.inf)])),
+        integrality=np.concatenate([np.ones(n_x), np.zeros(n_t + 1)]),
+        bounds=Bounds(np.zeros(n_vars), np.concatenate([np.ones(n_x), np.full(n_t + 1, np.inf)])),
         constraints=LinearConstraint(matrix, np.array(lower), np.array(upper)),
         options={"time_limit": time_limit},
     )

@@ -42,6 +42,7 @@ from salesops.errors import DomainError
 from salesops.fiscal import FiscalPeriod, PeriodKind
 from salesops.money import minor_unit, round_money
 from salesops.org.models import ExchangeRate, RepProfile, Team, User
+from salesops.org.roles import ORG_WIDE_ROLES
 from salesops.org.selectors import fiscal_calendar, org_settings, team_subtree_ids
 from salesops.permissions import restrict
 from territories.models import Quota, QuotaPlan, QuotaPlanStatus, QuotaReview, ReviewStatus
@@ -631,3 +632,50 @@ def attainment(
     if quota:
         ratio = (bookings / quota).quantize(RATIO_PLACES, rounding=ROUND_HALF_UP)
     return Attainment(period, quota, bookings, ratio)
+
+
+# --- Pages and API -------------------------------------------------------------------------------
+
+
+def visible_plans(user: User) -> QuerySet:
+    """The quota plans ``user`` may open: every plan for the org-wide roles (admins, sales ops,
+    finance); for managers and reps, the plans holding a quota they see (``restrict``) or a
+    review they are asked for. (A plan's own visibility field is its creator, which would hide
+    every plan from the people it sets quotas for.)"""
+    plans = QuotaPlan.objects.all()
+    role = getattr(user, "role", None) if user is not None and user.is_authenticated else None
+    if role in ORG_WIDE_ROLES:
+        return restrict(plans, user)
+    if role is None:
+        return plans.none()
+    own_quota = restrict(Quota.objects.filter(plan_id=OuterRef("pk")), user)
+    own_review = QuotaReview.objects.filter(plan_id=OuterRef("pk"), reviewer=user)
+    return plans.filter(Exists(own_quota) | Exists(own_review))
+
+
+def plan_list(user: User) -> QuerySet:
+    """``visible_plans`` newest year first, with how many reviews each has and how many are
+    accepted (``review_count``, ``accepted_count``): one query."""
+    return (
+        visible_plans(user)
+        .select_related("ramp_profile")
+        .annotate(
+            review_count=Count("reviews", distinct=True),
+            accepted_count=Count(
+                "reviews", filter=Q(reviews__status=ReviewStatus.ACCEPTED), distinct=True
+            ),
+        )
+        .order_by("-fiscal_year")
+    )
+
+
+def quota_cell_ids(plan: QuotaPlan, *, kind: str, user: User) -> dict[tuple[str, int, str], int]:
+    """The ids of the quotas ``quota_grid`` shows, by ``(row kind, holder id, period key)``
+    (row kind "team" or "rep"), so a page can link each cell to its quota. One query."""
+    rows = restrict(
+        Quota.objects.filter(plan=plan, period_kind=kind, territory__isnull=True), user
+    ).values_list("pk", "user_id", "team_id", "period_key")
+    return {
+        ("rep", user_id, key) if user_id is not None else ("team", team_id, key): pk
+        for pk, user_id, team_id, key in rows
+    }

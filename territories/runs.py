@@ -141,23 +141,30 @@ def assignment_runs_due(*, today: dt.date | None = None) -> list[int]:
 
 
 def assignment_run_execute(*, run_id: int, progress: Progress | None = None) -> AssignmentRun:
-    """Apply run ``run_id`` (all or nothing); a run already done is returned unchanged."""
+    """Apply run ``run_id`` (all or nothing); a run already done is returned unchanged.
+
+    The run is marked running in its own short transaction first, so pages see it start; the
+    work itself is one transaction under the advisory lock (a second worker waits, then finds
+    the run done).
+    """
     report = progress or (lambda _percent, _step: None)
+    with transaction.atomic():
+        run = _locked_run(run_id)
+        if run.status in (RunStatus.DONE, RunStatus.FAILED):
+            return run
+        if run.status == RunStatus.SCHEDULED:
+            raise DomainError(f"This run waits for {run.effective_date:%Y-%m-%d}.")
+        run.status, run.started_at = RunStatus.RUNNING, timezone.now()
+        run.save(update_fields=["status", "started_at"])
     with transaction.atomic():
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [APPLY_LOCK])
             # Check foreign keys per statement: hundreds of thousands of deferred checks queued
             # until commit make every audit trigger's subtransaction scan them (quadratic).
             cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-        try:
-            run = AssignmentRun.objects.select_for_update().select_related("plan").get(pk=run_id)
-        except AssignmentRun.DoesNotExist:
-            raise NotFound(f"Assignment run {run_id} does not exist.") from None
+        run = _locked_run(run_id)
         if run.status in (RunStatus.DONE, RunStatus.FAILED):
             return run
-        if run.status == RunStatus.SCHEDULED:
-            raise DomainError(f"This run waits for {run.effective_date:%Y-%m-%d}.")
-        run.started_at = timezone.now()
         with audit_context(acting_user=run.created_by, reason="territory_apply", run=run.pk):
             _go_live(run)
             report(10, "Matching accounts to territories")
@@ -178,6 +185,13 @@ def assignment_run_execute(*, run_id: int, progress: Progress | None = None) -> 
         run.finished_at = timezone.now()
         run.save()
     return run
+
+
+def _locked_run(run_id: int) -> AssignmentRun:
+    try:
+        return AssignmentRun.objects.select_for_update().select_related("plan").get(pk=run_id)
+    except AssignmentRun.DoesNotExist:
+        raise NotFound(f"Assignment run {run_id} does not exist.") from None
 
 
 def assignment_run_mark_failed(*, run_id: int, problem: str) -> None:

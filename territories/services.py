@@ -352,9 +352,10 @@ def _first_position(plan: TerritoryPlan) -> int:
     if lowest - start > 1:
         return start + (lowest - start) // 2
     # No room: renumber every rule by tens (gaps of ten), then take the gap.
-    for index, rule in enumerate(plan.rules.order_by("catch_all", "position", "id"), start=1):
+    rules = list(plan.rules.order_by("catch_all", "position", "id"))
+    for index, rule in enumerate(rules, start=1):
         rule.position = index * 10
-        rule.save(update_fields=["position"])
+    AssignmentRule.objects.bulk_update(rules, ["position"], batch_size=1000)
     return _first_position(plan)
 
 

@@ -37,9 +37,11 @@ def test_navigation_depends_on_role(client, org):
     client.force_login(org.rep_east)
     rep_page = client.get("/").content.decode()
     assert "Exchange rates" not in rep_page and "Audit log" not in rep_page
+    assert ">Quotas<" in rep_page and ">Territories<" not in rep_page
     client.force_login(org.finance)
     finance_page = client.get("/").content.decode()
     assert "Exchange rates" in finance_page and "Audit log" in finance_page
+    assert ">Territories<" in finance_page and ">Quotas<" in finance_page
 
 
 def test_manager_home_lists_only_their_reps(client, org):

@@ -3,10 +3,8 @@ apply the rules (no serializer writes anything itself)."""
 
 from __future__ import annotations
 
-from celery.result import AsyncResult
 from rest_framework import serializers
 
-from salesops.celery import app as celery_app
 from salesops.imports.api import ImportRowErrorSerializer
 from salesops.org.models import User
 from territories.models import (
@@ -257,21 +255,14 @@ class AssignmentRunSerializer(serializers.ModelSerializer):
 
 
 def live_progress(run: AssignmentRun) -> tuple[int, str]:
-    """``(percent, step)``: from the task's state while the run is running (the worker reports
-    there, not in the run row, which its transaction holds), else as the run row has them."""
-    if run.status != RunStatus.RUNNING or not run.task_id:
-        return run.progress, run.step
+    """``(percent, step)``: the worker's report while the run is under way (its transaction
+    holds the run row), else the run row's own (``territories.selectors.run_progress``)."""
+    from territories.selectors import run_progress
+
     cached = getattr(run, "_live_progress", None)
     if cached is None:
-        cached = (run.progress, run.step)
-        try:
-            result = AsyncResult(run.task_id, app=celery_app)
-            state, meta = result.state, result.info
-        except Exception:  # progress is best effort: a broker hiccup shows the row's values
-            state, meta = None, None
-        if state == "PROGRESS" and isinstance(meta, dict):
-            cached = (int(meta.get("percent", run.progress)), str(meta.get("step", run.step)))
-        run._live_progress = cached
+        progress = run_progress(run)
+        cached = run._live_progress = (progress.percent, progress.step)
     return cached
 
 

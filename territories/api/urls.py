@@ -1,7 +1,7 @@
 from django.urls import path
-from rest_framework.routers import DefaultRouter
+from rest_framework.routers import DefaultRouter, SimpleRouter
 
-from territories.api import views
+from territories.api import quota_views, views
 
 router = DefaultRouter()
 router.register("territory-plans", views.TerritoryPlanViewSet, basename="territoryplan")
@@ -18,4 +18,22 @@ urlpatterns = [
         name="territoryplan-rules-csv",
     ),
     *router.urls,
+]
+
+# --- Quota planning (territories.api.quota_views) ---------------------------------------------
+# A router of its own, appended: the routes above stay as they are. SimpleRouter, so there is
+# one API root (the DefaultRouter's above).
+quota_router = SimpleRouter()
+quota_router.register("quota-plans", quota_views.QuotaPlanViewSet, basename="quotaplan")
+quota_router.register("quotas", quota_views.QuotaViewSet, basename="quota")
+quota_router.register("quota-reviews", quota_views.QuotaReviewViewSet, basename="quotareview")
+quota_router.register("ramp-profiles", quota_views.RampProfileViewSet, basename="rampprofile")
+
+urlpatterns += [
+    path(
+        "quota-plans/<int:pk>/quotas.csv",
+        quota_views.QuotaPlanViewSet.as_view({"get": "quotas_csv"}),
+        name="quotaplan-quotas-csv",
+    ),
+    *quota_router.urls,
 ]

@@ -264,7 +264,7 @@ class TerritoryPlanViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSe
                 "postal_code": account.postal_code, "industry": account.industry,
                 "employees": account.employees, "annual_revenue": account.annual_revenue,
             }  # fmt: skip
-        values.update(given)
+        values.update({k: v for k, v in given.items() if v not in (None, "")})  # blanks keep it
         values["segment"] = segment_for(values.get("employees"))
         landing = landing_for(plan, values)
         return Response(

@@ -45,6 +45,20 @@ How the definitions are read where docs/kpis.md leaves room (see also the module
 - ``meetings_per_rep`` divides by 1 for every rep scope (also a manager's own, or a rep who has
   left); a territory has no defined headcount, so its row has the meetings as numerator and a
   blank value and denominator.
+- Quotas: the ``Quota`` rows of published plans with a user and period kind ``month``, as they
+  are now whatever D, counted in the month of their ``period_start``, in the corporate currency
+  at the rate in force on that day when their plan's currency is another; they count to the rep,
+  the rep's teams (as deals do) and the company, never a territory. ``quota`` has a row wherever
+  a rep in the scope has such a quota in the period (0 when they are all 0).
+- ``quota_attainment`` and ``pipeline_coverage`` are read like ``sales_velocity``: a row wherever
+  one of their parts (bookings and quota; pipeline, quota and bookings) has one, a missing part
+  counting 0; blank where the quota (or the quota still to book, ``quota - bookings`` when above
+  0) is 0.
+- ``quota_achievement_rate``: per rep and period, the rep's quota (its ``quota`` row at rep scope)
+  against its bookings in the same period (its ``bookings`` row, 0 when none); a rep with a quota
+  above 0 reached it when bookings >= quota. A scope counts the reps whose ``quota`` rows it sums:
+  numerator the reps that reached, denominator those with a quota above 0; a row wherever one of
+  them has a quota row in the period.
 - Ratios carry numerator and denominator; a zero denominator gives a blank value. Counts, sums
   and medians carry no numerator and denominator here (the tests do not compare them).
 """
@@ -63,6 +77,7 @@ from django.utils import timezone
 from crm.models import Account, Activity, Deal, DealHistory, Lead, Stage
 from salesops.org.models import ExchangeRate, RepProfile, Team
 from salesops.org.selectors import fiscal_calendar, org_settings
+from territories.models import Quota, QuotaPlanStatus
 
 KEY = ["metric", "period_kind", "period_key", "scope_kind", "scope_id", "breakdown"]
 CELL = KEY[1:]
@@ -76,7 +91,7 @@ SECONDS_PER_HOUR = Decimal(3_600)
 
 # Every KPI key of docs/kpis.md, by how the tests compare its value.
 COUNTS = ("won_deals", "lost_deals", "open_deals", "deals_created", "stage_entries", "meetings")
-SUMS = ("bookings", "pipeline", "weighted_pipeline", "pipeline_created")
+SUMS = ("bookings", "pipeline", "weighted_pipeline", "pipeline_created", "quota")
 RATIOS = (
     "win_rate",
     "win_rate_value",
@@ -85,17 +100,20 @@ RATIOS = (
     "stage_conversion",
     "time_in_stage",
     "meetings_per_rep",
+    "quota_achievement_rate",
 )
 MEDIANS = ("cycle_length_median", "lead_response_hours")
-DERIVED = ("sales_velocity",)
+DERIVED = ("sales_velocity", "quota_attainment", "pipeline_coverage")
 METRICS = (*COUNTS, *SUMS, *RATIOS, *MEDIANS, *DERIVED)
 
 
 def expected(as_of: dt.date | None = None) -> pd.DataFrame:
     """Every KPI row docs/kpis.md defines, as of the end of ``as_of`` (None: deals as they are)."""
     oracle = _Oracle(as_of)
+    deals = oracle.deal_kpis()
     frames = [
-        oracle.deal_kpis(),
+        deals,
+        oracle.quota_kpis(deals),
         oracle.stage_kpis(),
         oracle.lead_kpis(),
         oracle.meeting_kpis(),
@@ -551,6 +569,77 @@ class _Oracle:
         reps[agg.index.get_level_values("scope_kind") == "territory"] = None
         frames.append(_ratio_rows("meetings_per_rep", agg, agg["count"], reps))
         return pd.concat(frames, ignore_index=True)
+
+    # --- Quotas -------------------------------------------------------------------------------
+    def quota_kpis(self, deal_rows: pd.DataFrame) -> pd.DataFrame:
+        """``quota`` from the quotas; attainment and coverage from each cell's bookings,
+        pipeline and quota rows; the achievement rate from each rep's quota and bookings rows."""
+        columns = ["user_id", "period_start", "amount", "plan__currency"]
+        quotas = Quota.objects.filter(
+            plan__status=QuotaPlanStatus.PUBLISHED, period_kind="month", user__isnull=False
+        )
+        quotas = pd.DataFrame(list(quotas.values(*columns)), columns=columns)
+        frames = []
+        if not quotas.empty:
+            quotas = quotas.rename(columns={"user_id": "owner_id"})
+            quotas["amount"] = [
+                self.to_corporate(amount, currency, start)
+                for amount, currency, start in zip(
+                    quotas["amount"], quotas["plan__currency"], quotas["period_start"], strict=True
+                )
+            ]
+            quotas = quotas.assign(territory_id=None, breakdown="")
+            cells = self.cells(quotas, "period_start", territory=False)
+            agg = _group(cells, quota=("amount", _dsum))
+            frames.append(_rows("quota", agg, agg["quota"]))
+        quota = _values(frames[0] if frames else None, "quota")
+        bookings = _values(deal_rows, "bookings")
+        pipeline = _values(deal_rows, "pipeline")
+
+        def get(values: dict, cell: tuple) -> Decimal:
+            return values.get(cell) or ZERO
+
+        rows = []
+        for cell in sorted(bookings.keys() | quota.keys()):
+            value = _ratio(get(bookings, cell), get(quota, cell))
+            rows.append(_row("quota_attainment", cell, value))
+        for cell in sorted(pipeline.keys() | quota.keys() | bookings.keys()):
+            left = max(get(quota, cell) - get(bookings, cell), ZERO)
+            rows.append(_row("pipeline_coverage", cell, _ratio(get(pipeline, cell), left)))
+
+        # Each rep with a quota row in a period, reached or not, counted in the rep's scopes.
+        counts: dict[tuple, list[int]] = {}
+        for cell, rep_quota in quota.items():
+            period_kind, period_key, scope_kind, user, _ = cell
+            if scope_kind != "rep":
+                continue
+            carrying = rep_quota > 0
+            reached = carrying and get(bookings, cell) >= rep_quota
+            scopes = [("rep", user), ("company", 0)]
+            scopes += [("team", team) for team in self.teams_of_user.get(user, ())]
+            for scope in scopes:
+                count = counts.setdefault((period_kind, period_key, *scope, ""), [0, 0])
+                count[0] += reached
+                count[1] += carrying
+        for cell, (reached, carrying) in sorted(counts.items()):
+            rows.append(_row("quota_achievement_rate", cell, _ratio(reached, carrying),
+                             Decimal(reached), Decimal(carrying)))  # fmt: skip
+        frames.append(pd.DataFrame(rows, columns=COLUMNS))
+        frames = [f for f in frames if not f.empty]
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=COLUMNS)
+
+
+def _values(rows: pd.DataFrame | None, metric: str) -> dict[tuple, Decimal | None]:
+    """``metric``'s value in each cell (a CELL tuple) of the KPI rows ``rows``."""
+    if rows is None or rows.empty:
+        return {}
+    rows = rows[rows["metric"] == metric]
+    return {tuple(r[:-1]): r[-1] for r in rows[[*CELL, "value"]].itertuples(index=False)}
+
+
+def _row(metric: str, cell: tuple, value, numerator=None, denominator=None) -> dict:
+    return {"metric": metric, **dict(zip(CELL, cell, strict=True)), "value": value,
+            "numerator": numerator, "denominator": denominator}  # fmt: skip
 
 
 def _group(cells: pd.DataFrame, **aggregates) -> pd.DataFrame:

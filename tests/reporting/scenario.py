@@ -11,7 +11,10 @@ from django.utils import timezone
 from crm.leads import lead_create
 from crm.models import Activity, Deal, Lead
 from crm.services import activity_log, deal_close, deal_create, deal_move
+from salesops.fiscal import PeriodKind
+from salesops.org.selectors import fiscal_calendar
 from salesops.org.services import exchange_rate_set
+from territories.models import Quota, QuotaPlan, QuotaPlanStatus
 from tests.conftest import fresh
 from tests.crm.conftest import stage
 
@@ -43,13 +46,39 @@ def opened(org, accounts, pipeline, rep, *, stage_name, amount, closes, currency
                      expected_version=1)  # fmt: skip
 
 
+def quota_plan(fiscal_year: int, status: str, holders: dict, kind: str = "month") -> QuotaPlan:
+    """A quota plan of ``fiscal_year`` with quotas ``holders`` = {(holder field, holder): {period
+    start: amount}} for periods of ``kind``, written directly (the allocation is not under test)."""
+    plan = QuotaPlan.objects.create(
+        fiscal_year=fiscal_year, target=Decimal(0), currency="USD", month_weights=[1] * 12,
+        status=status,
+    )  # fmt: skip
+    add_quotas(plan, holders, kind)
+    return plan
+
+
+def add_quotas(plan: QuotaPlan, holders: dict, kind: str = "month") -> None:
+    calendar = fiscal_calendar()
+    rows = []
+    for (field, holder), amounts in holders.items():
+        for start, amount in amounts.items():
+            period = calendar.period(dt.date.fromisoformat(start), PeriodKind(kind))
+            rows.append(Quota(
+                plan=plan, period_kind=kind, period_key=period.key, period_start=period.start,
+                period_end=period.end, amount=Decimal(amount), full_amount=Decimal(amount),
+                **{field: holder},
+            ))  # fmt: skip
+    Quota.objects.bulk_create(rows)
+
+
 def values(rows) -> dict[tuple, Decimal | None]:
     return {(r.metric, r.period_key, r.scope_kind, r.scope_id, r.breakdown): r.value for r in rows}
 
 
 @pytest.fixture
 def book(org, pipeline, accounts):
-    """Closed and open deals, meetings and leads of March and April 2026 (calendar fiscal year)."""
+    """Closed and open deals, meetings, leads and quotas of March and April 2026 (calendar fiscal
+    year)."""
     exchange_rate_set(currency="EUR", valid_from=dt.date(2026, 1, 1), rate=Decimal("1.10"))
     exchange_rate_set(currency="EUR", valid_from=dt.date(2026, 3, 6), rate=Decimal("1.20"))
     closed(
@@ -126,4 +155,15 @@ def book(org, pipeline, accounts):
             created_at=at(created, 9),
             first_response_at=at(created, 9 + answered) if answered else None,
         )
+    # Monthly rep quotas of the published FY2026 plan (rep_west carries 0 in April). Its
+    # quarter and team quotas and the draft FY2027 plan do not count.
+    plan = quota_plan(2026, QuotaPlanStatus.PUBLISHED, {
+        ("user", org.rep_east): {"2026-03-01": "800", "2026-04-01": "1000"},
+        ("user", org.rep_east_2): {"2026-03-01": "4000", "2026-04-01": "1000"},
+        ("user", org.rep_west): {"2026-03-01": "1000", "2026-04-01": "0"},
+        ("user", org.rep_london): {"2026-04-01": "500"},
+    })  # fmt: skip
+    add_quotas(plan, {("user", org.rep_east): {"2026-01-01": "9000"}}, kind="quarter")
+    add_quotas(plan, {("team", org.east): {"2026-03-01": "9000"}})
+    quota_plan(2027, QuotaPlanStatus.DRAFT, {("user", org.rep_east): {"2027-01-01": "9000"}})
     return org

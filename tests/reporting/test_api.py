@@ -44,6 +44,31 @@ def test_manager_reads_team_figures_grouped_by_rep_from_snapshots(client, book):
     ]
 
 
+def test_quota_figures_by_rep_from_snapshots_and_live(client, book, pipeline):
+    """Quota KPIs read like any other: from snapshots, and live under a filter, which narrows the
+    bookings and leaves the quotas whole (see scenario.book for the figures)."""
+    org = book
+    kpi_recompute_full()
+    metrics = ["quota", "quota_attainment", "pipeline_coverage", "quota_achievement_rate"]
+
+    def figures(**params) -> dict:
+        body = get(client, org.manager_east, metric=metrics, period=MARCH, **params).json()
+        return {(r["metric"], r["scope_name"]): r["value"] and Decimal(r["value"])
+                for r in body["results"]}  # fmt: skip
+
+    east, east_2 = org.rep_east.get_full_name(), org.rep_east_2.get_full_name()
+    assert figures(group_by="rep") == {
+        ("quota", east): 800, ("quota", east_2): 4000,
+        ("quota_attainment", east): Decimal("1.25"), ("quota_attainment", east_2): Decimal("0.75"),
+        ("pipeline_coverage", east): None, ("pipeline_coverage", east_2): 0,
+        ("quota_achievement_rate", east): 1, ("quota_achievement_rate", east_2): 0,
+    }  # fmt: skip
+    other_pipeline = figures(pipeline=pipeline.pk + 1000)
+    assert other_pipeline[("quota", "East")] == 4800
+    assert other_pipeline[("quota_attainment", "East")] == 0
+    assert other_pipeline[("quota_achievement_rate", "East")] == 0
+
+
 def test_as_of_and_filters_compute_live(client, book, pipeline):
     org = book
     body = get(client, org.ops, metric="bookings", period="2026", as_of="2026-12-31").json()

@@ -60,6 +60,102 @@ def test_every_deal_kpi_matches_the_hand_computed_figures(book):
     assert got[("win_rate", MARCH, "team", org.west.pk, "")] == 0
 
 
+def test_quota_kpis_match_the_hand_computed_figures(book):
+    """Quotas (scenario.book): rep_east 800 in March and 1,000 in April; rep_east_2 4,000 and
+    1,000; rep_west 1,000 and 0; rep_london 500 in April. Bookings: March rep_east 1,000 and
+    rep_east_2 3,000 (rep_west lost a deal), April rep_london 500. Open in March: rep_east 5,100."""
+    org = book
+    rows = compute()
+    got = values(rows)
+    parts = {(r.metric, r.period_key, r.scope_kind, r.scope_id): (r.numerator, r.denominator)
+             for r in rows}  # fmt: skip
+    east, west, americas = ("team", org.east.pk), ("team", org.west.pk), ("team", org.americas.pk)
+    emea, company = ("team", org.emea.pk), ("company", 0)
+    rep_east, rep_east_2 = ("rep", org.rep_east.pk), ("rep", org.rep_east_2.pk)
+    rep_west, rep_london = ("rep", org.rep_west.pk), ("rep", org.rep_london.pk)
+    expected = {
+        # the sum of the reps' monthly quotas of the published plan, bottom-up
+        ("quota", MARCH, *rep_east): 800,
+        ("quota", APRIL, *rep_east): 1000,
+        ("quota", Q1, *rep_east): 800,  # its quarter quota (9,000) is not counted
+        ("quota", YEAR, *rep_east): 1800,
+        ("quota", MARCH, *east): 4800,  # East's own quota (9,000) is not counted
+        ("quota", MARCH, *americas): 5800,
+        ("quota", APRIL, *west): 0,
+        ("quota", APRIL, *emea): 500,
+        ("quota", APRIL, *company): 2500,
+        ("quota", YEAR, *company): 8300,
+        # bookings ÷ quota
+        ("quota_attainment", MARCH, *rep_east): Decimal("1.25"),
+        ("quota_attainment", MARCH, *rep_east_2): Decimal("0.75"),
+        ("quota_attainment", MARCH, *rep_west): 0,
+        ("quota_attainment", APRIL, *rep_east): 0,  # no bookings in April
+        ("quota_attainment", MARCH, *east): Decimal(4000) / 4800,
+        ("quota_attainment", MARCH, *americas): Decimal(4000) / 5800,
+        ("quota_attainment", APRIL, *emea): 1,
+        ("quota_attainment", YEAR, *company): Decimal(4500) / 8300,
+        # pipeline ÷ (quota − bookings, when above 0)
+        ("pipeline_coverage", MARCH, *east): Decimal(5100) / 800,
+        ("pipeline_coverage", MARCH, *americas): Decimal(5100) / 1800,
+        ("pipeline_coverage", Q1, *company): Decimal(5100) / 1800,
+        ("pipeline_coverage", MARCH, *rep_east_2): 0,  # 1,000 left, nothing open
+        ("pipeline_coverage", APRIL, *rep_east): 0,
+        # reps that reached their quota ÷ reps with a quota above 0
+        ("quota_achievement_rate", MARCH, *rep_east): 1,
+        ("quota_achievement_rate", MARCH, *rep_east_2): 0,
+        ("quota_achievement_rate", MARCH, *rep_west): 0,
+        ("quota_achievement_rate", MARCH, *east): Decimal("0.5"),
+        ("quota_achievement_rate", MARCH, *west): 0,
+        ("quota_achievement_rate", MARCH, *americas): Decimal(1) / 3,
+        ("quota_achievement_rate", MARCH, *company): Decimal(1) / 3,
+        ("quota_achievement_rate", Q1, *company): Decimal(1) / 3,
+        ("quota_achievement_rate", APRIL, *rep_london): 1,  # 500 of 500: reached
+        ("quota_achievement_rate", APRIL, *east): 0,
+        ("quota_achievement_rate", APRIL, *emea): 1,
+        ("quota_achievement_rate", APRIL, *company): Decimal(1) / 3,  # rep_west's 0 not counted
+        # the year as a whole: rep_east booked 1,000 of 1,800, only rep_london reached
+        ("quota_achievement_rate", YEAR, *rep_east): 0,
+        ("quota_achievement_rate", YEAR, *americas): 0,
+        ("quota_achievement_rate", YEAR, *company): Decimal("0.25"),
+    }
+    wrong = {
+        key: (want, got.get((*key, "")))
+        for key, want in expected.items()
+        if got.get((*key, "")) is None or abs(got[(*key, "")] - Decimal(want)) > Decimal("1e-9")
+    }
+    assert wrong == {}
+    assert parts[("quota_achievement_rate", MARCH, *americas)] == (1, 3)
+    assert parts[("quota_achievement_rate", YEAR, *company)] == (1, 4)
+    assert parts[("quota_achievement_rate", MARCH, *rep_east)] == (1, 1)
+    # Blank: rep_east's March quota is reached (nothing left to cover), West's April quota is 0.
+    assert got[("pipeline_coverage", MARCH, *rep_east, "")] is None
+    assert got[("quota_attainment", APRIL, *west, "")] is None
+    assert got[("quota_achievement_rate", APRIL, *rep_west, "")] is None
+    assert parts[("quota_achievement_rate", APRIL, *west)] == (0, 0)
+    # No quota in March for London; no quota figure of a territory; the draft plan counts nowhere.
+    assert ("quota_achievement_rate", MARCH, "team", org.london.pk, "") not in got
+    assert not [k for k in got if k[0] in ("quota", "quota_achievement_rate")
+                and k[2] == "territory"]  # fmt: skip
+    assert not [k for k in got if k[0] == "quota" and k[1].startswith("2027")]
+
+
+def test_quotas_are_not_filtered_nor_taken_as_of_a_day(book, pipeline):
+    """A filter narrows the bookings, not the quotas; as of any day quotas are as they are now."""
+    org = book
+    metrics = ["quota", "quota_attainment", "quota_achievement_rate"]
+    other = values(compute(metrics=metrics, filters=Filters(pipeline_id=pipeline.pk + 1000)))
+    assert other[("quota", MARCH, "team", org.americas.pk, "")] == 5800
+    assert other[("quota_attainment", MARCH, "team", org.americas.pk, "")] == 0
+    assert other[("quota_achievement_rate", MARCH, "team", org.americas.pk, "")] == 0
+    same = values(compute(metrics=metrics, filters=Filters(pipeline_id=pipeline.pk)))
+    assert abs(
+        same[("quota_achievement_rate", MARCH, "company", 0, "")] - Decimal(1) / 3
+    ) < Decimal("1e-9")
+    past = values(compute(as_of=dt.date(2020, 1, 1), metrics=metrics))
+    assert past[("quota", YEAR, "company", 0, "")] == 8300
+    assert past[("quota_achievement_rate", YEAR, "company", 0, "")] == 0  # no deal then
+
+
 def test_filters_narrow_the_facts(book, pipeline):
     other = Filters(pipeline_id=pipeline.pk + 1000)
     assert not [r for r in compute(metrics=["bookings"], filters=other)]

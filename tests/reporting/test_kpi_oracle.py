@@ -27,9 +27,12 @@ from django.utils import timezone
 from crm.models import Account, Activity, Deal, Stage
 from crm.services import deal_create, deal_update
 from reporting.engine import compute
+from salesops.fiscal import PeriodKind
 from salesops.org.generate import SCALES, generate_org
 from salesops.org.models import RepProfile, Team, User
+from salesops.org.selectors import fiscal_calendar
 from salesops.org.services import team_create
+from territories.models import Quota, QuotaPlan, QuotaPlanStatus
 from tests.conftest import fresh
 from tests.imports.conftest import dataset, import_file
 from tests.reporting import oracle
@@ -57,6 +60,7 @@ PARTS_KIND = {
     "stage_conversion": ("count", "count"),
     "time_in_stage": ("close", "count"),
     "meetings_per_rep": ("count", "count"),
+    "quota_achievement_rate": ("count", "count"),
 }
 
 
@@ -205,7 +209,40 @@ def generated(db):
     profiles = list(RepProfile.objects.order_by("pk")[3:5])
     User.objects.filter(pk=profiles[0].user_id).update(is_active=False)
     RepProfile.objects.filter(pk=profiles[1].pk).update(active=False)
+    quotas(carrying=[*RepProfile.objects.order_by("pk").values_list("user_id", flat=True)[3:],
+                     two_teams.pk], team=leaves[0])  # fmt: skip
     return GENERATED_AS_OF
+
+
+def quotas(*, carrying: list[int], team: Team) -> None:
+    """Published plans for last (in euros) and this fiscal year with monthly quotas of 0 to
+    400,000 (so some reps reach theirs and some do not) for ``carrying`` (not every rep; a
+    manager); a quarter quota, a team quota and a draft plan for next year, which do not count."""
+    calendar = fiscal_calendar()
+    this_year = calendar.fiscal_year_of(GENERATED_AS_OF)
+    ladder = [Decimal(amount) for amount in ("0", "20000", "60000", "120000", "200000", "400000")]
+
+    def quota(plan, period, amount, **holder) -> Quota:
+        return Quota(plan=plan, period_kind=period.kind.value, period_key=period.key,
+                     period_start=period.start, period_end=period.end, amount=amount,
+                     full_amount=amount, **holder)  # fmt: skip
+
+    rows = []
+    for year, status in ((this_year - 1, QuotaPlanStatus.PUBLISHED),
+                         (this_year, QuotaPlanStatus.PUBLISHED),
+                         (this_year + 1, QuotaPlanStatus.DRAFT)):  # fmt: skip
+        # last year's plan in euros, as if made before the corporate currency changed
+        currency = "EUR" if year < this_year else "USD"
+        plan = QuotaPlan.objects.create(fiscal_year=year, target=Decimal(0), currency=currency,
+                                        month_weights=[1] * 12, status=status)  # fmt: skip
+        months = calendar.periods(year, PeriodKind.MONTH)
+        for n, user_id in enumerate(carrying):
+            for m, month in enumerate(months):
+                rows.append(quota(plan, month, ladder[(n + 2 * m) % len(ladder)], user_id=user_id))
+        rows.append(quota(plan, calendar.periods(year, PeriodKind.QUARTER)[0], Decimal(10**7),
+                          user_id=carrying[0]))  # fmt: skip
+        rows.append(quota(plan, months[0], Decimal(10**7), team=team))
+    Quota.objects.bulk_create(rows)
 
 
 @pytest.mark.parametrize(
@@ -311,7 +348,9 @@ def test_maven_figures_from_source_md(maven):
     (the 2,089 open deals have no close date, so no period)."""
     figures = oracle.expected(None)
     years = figures[(figures["scope_kind"] == "company") & (figures["period_kind"] == "year")]
-    totals = years.groupby("metric")["value"].agg(lambda values: sum(values, Decimal(0)))
+    totals = years.groupby("metric")["value"].agg(
+        lambda values: sum((v for v in values if v is not None), Decimal(0))  # blanks: no quota
+    )
     assert (totals["won_deals"], totals["lost_deals"]) == (4238, 2473)
     assert totals["bookings"] == Decimal(10005534)
     assert "open_deals" not in totals.index

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
+from decimal import Decimal
 from urllib.parse import parse_qs, urlparse
 
-from reporting.kpis import KPIS
+from crm.models import Account
+from crm.services import deal_create
+from reporting.dashboards import format_figure
+from reporting.kpis import KPIS, Unit
 from reporting.services import kpi_recompute_full
+from tests.conftest import fresh
 from tests.reporting.scenario import MARCH
 
 
@@ -87,6 +93,24 @@ def test_data_quality_dashboard_counts_issues_by_region(client, book):
     ]  # fmt: skip
     client.force_login(org.manager_east)
     assert client.get("/reports/quality/").status_code == 403
+
+
+def test_data_quality_counts_a_managers_own_deals_in_their_region(client, book):
+    org = book
+    london = Account.objects.create(name="Manager's own", owner=org.manager_london)
+    deal_create(acting_user=fresh(org.manager_london), account=london, name="Own deal",
+                amount=Decimal(100), close_date=dt.date(2026, 1, 10))  # fmt: skip
+    client.force_login(org.ops)
+    sections = {s["check"].key: s for s in client.get("/reports/quality/").context["sections"]}
+    chart = sections["past_close_date"]["chart"]["data"][0]
+    assert dict(zip(chart["x"], chart["y"], strict=True)) == {"Americas": 2, "EMEA": 1}
+
+
+def test_figures_read_in_their_unit():
+    assert format_figure(Decimal("2.345"), Unit.RATIO, "USD") == "2.3×"
+    assert format_figure(Decimal("12345.6"), Unit.RATIO, "USD") == "12,345.6×"
+    assert format_figure(None, Unit.RATIO, "USD") == "–"
+    assert format_figure(Decimal("0.8333"), Unit.PERCENT, "USD") == "83 %"
 
 
 def test_kpi_reference_lists_every_definition(client, org):

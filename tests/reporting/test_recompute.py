@@ -17,8 +17,10 @@ from reporting.engine import compute
 from reporting.models import KpiDirtyMark, KpiRun, KpiValue
 from reporting.tasks import kpi_recompute_changed
 from salesops.org.generate import SCALES, generate_org
+from territories.models import Quota, QuotaPlan, QuotaPlanStatus
 from tests.celery_processes import celery_worker
 from tests.conftest import fresh
+from tests.reporting.scenario import APRIL, MARCH, YEAR, add_quotas
 
 AS_OF = dt.date(2026, 6, 30)
 
@@ -114,6 +116,73 @@ def test_an_account_moving_territory_marks_both_territories_months(org, pipeline
     assert got[("bookings", "2026-M09", "territory", 502, "")] == 700
     assert ("bookings", "2026-M09", "territory", 501, "") not in got
     assert snapshots() == computed()
+
+
+def test_quota_changes_mark_rep_and_month_for_the_incremental_recompute(book):
+    """Monthly rep quotas of published plans count: changing one, publishing a plan or taking
+    it back marks (rep, month), and the incremental recompute then equals a full one."""
+    org = book
+    services.kpi_recompute_full()
+
+    def marks() -> set[tuple]:
+        return set(KpiDirtyMark.objects.values_list("owner_id", "day"))
+
+    def recomputed() -> dict[tuple, Decimal | None]:
+        services.kpi_recompute_changed()
+        assert not KpiDirtyMark.objects.exists()
+        got = snapshots()
+        assert got == computed()  # the same figures a full recompute gives
+        return got
+
+    east, march, april = ("rep", org.rep_east.pk), dt.date(2026, 3, 1), dt.date(2026, 4, 1)
+    published = QuotaPlan.objects.get(fiscal_year=2026)
+    draft = QuotaPlan.objects.get(fiscal_year=2027)
+    monthly = Quota.objects.filter(plan=published, user=org.rep_east, period_kind="month")
+    assert snapshots()[("quota_attainment", MARCH, *east, "")] == Decimal("1.25")
+
+    monthly.filter(period_key=MARCH).update(amount=Decimal(2000))
+    assert marks() == {(org.rep_east.pk, march)}
+    got = recomputed()
+    assert got[("quota_attainment", MARCH, *east, "")] == Decimal("0.5")
+    assert got[("quota_achievement_rate", MARCH, "company", 0, "")] == 0
+
+    # Quotas that do not count mark nothing: a team's, a quarter's, a draft plan's; nor does a
+    # write that changes nothing the figures read.
+    Quota.objects.exclude(plan=published, period_kind="month", user__isnull=False).update(
+        amount=Decimal(1)
+    )
+    monthly.update(source="manual")
+    assert marks() == set()
+
+    # Moving a quota to another rep marks both; inserting and deleting mark the quota's rep.
+    monthly.filter(period_key=APRIL).update(user=org.manager_west)
+    add_quotas(published, {("user", org.rep_london): {"2026-05-01": "700"}})
+    Quota.objects.filter(plan=published, user=org.rep_east_2, period_key=MARCH).delete()
+    assert marks() == {
+        (org.rep_east.pk, april), (org.manager_west.pk, april),
+        (org.rep_london.pk, dt.date(2026, 5, 1)), (org.rep_east_2.pk, march),
+    }  # fmt: skip
+    got = recomputed()
+    assert got[("quota", APRIL, "rep", org.manager_west.pk, "")] == 1000
+    assert got[("quota", APRIL, "team", org.west.pk, "")] == 1000  # a manager's own team
+    assert got[("quota", "2026-M05", "rep", org.rep_london.pk, "")] == 700
+    assert ("quota", MARCH, "rep", org.rep_east_2.pk, "") not in got
+
+    # Publishing a plan marks every monthly rep quota of it, and so does taking one back.
+    QuotaPlan.objects.filter(pk=draft.pk).update(status=QuotaPlanStatus.PUBLISHED)
+    assert marks() == {(org.rep_east.pk, dt.date(2027, 1, 1))}
+    assert recomputed()[("quota", "2027-M01", *east, "")] == 1  # the amount set above
+    QuotaPlan.objects.filter(pk=draft.pk).update(status=QuotaPlanStatus.PUBLISHED)
+    assert marks() == set()  # still published: nothing changed
+    QuotaPlan.objects.filter(pk=published.pk).update(status=QuotaPlanStatus.APPROVED)
+    assert {(org.rep_west.pk, march), (org.rep_london.pk, april)} <= marks()
+    got = recomputed()
+    taken_back = ("quota", "quota_achievement_rate")
+    assert not [key for key in got if key[0] in taken_back and key[1] in (MARCH, APRIL, YEAR)]
+    # Deleting a published plan deletes its quotas: their reps and months are marked.
+    QuotaPlan.objects.get(pk=draft.pk).delete()
+    assert marks() == {(org.rep_east.pk, dt.date(2027, 1, 1))}
+    assert ("quota", "2027-M01", *east, "") not in recomputed()
 
 
 @pytest.mark.django_db(transaction=True)

@@ -361,7 +361,7 @@ def test_apply_answers_202_with_a_queued_run(org, api, plan):
         scenario, RunStatus.QUEUED, True, org.ops,
     )  # fmt: skip
     assert (body["status"], body["progress"], body["step"], body["plan_name"]) == (
-        "queued", 0, "", "Next year",
+        "queued", 0, "Waiting for the worker", "Next year",
     )  # fmt: skip
     scenario.refresh_from_db()
     assert (scenario.status, scenario.effective_date) == (PlanStatus.SCHEDULED, today)

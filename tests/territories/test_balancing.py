@@ -387,3 +387,16 @@ def test_balance_scores_refuses_empty_and_negative_loads():
     with pytest.raises(ValueError) as raised:
         balance_scores({"East": D("-1")})
     assert str(raised.value) == "Territory 'East' has load -1; loads must be zero or more."
+
+
+def test_ties_in_total_deviation_go_to_the_lighter_heaviest_territory():
+    """With a third sibling stuck at zero (nothing may move there), 9/7 and 8/8 deviate from the
+    mean by the same total; the even split is the one an analyst wants."""
+    both = frozenset({"A", "B"})
+    units = [
+        *(Unit(f"a{i}", "A", Decimal(load), allowed=both) for i, load in enumerate([3, 3, 3, 2])),
+        Unit("b", "B", Decimal(5), locked=True),
+    ]
+    proposal = propose(units, ["A", "B", "C"], max_moves=5)
+    assert proposal.after.loads == {"A": Decimal(8), "B": Decimal(8), "C": Decimal(0)}
+    assert len(proposal.moves) == 1

@@ -105,3 +105,36 @@ def pipeline_by_month(months: list[str], totals: list, weighted: list, urls: lis
                    hovertemplate=f"%{{x}}: {money} %{{y:,.0f}}<extra>weighted</extra>")  # fmt: skip
     figure.update_layout(showlegend=True, legend={"orientation": "h", "y": -0.2}, barmode="group")
     return _json(figure)
+
+
+def bookings_vs_quota(months: list[str], bookings: list, quotas: list, urls: list[str],
+                      money: str) -> dict:  # fmt: skip
+    """Bookings (bars) against quota (a line) by month; months without a quota leave a gap."""
+    figure = go.Figure(layout=LAYOUT)
+    figure.add_bar(x=months, y=[_number(v) or 0.0 for v in bookings], name="Bookings",
+                   marker_color=BLUE, customdata=urls,
+                   hovertemplate=f"%{{x}}: {money} %{{y:,.0f}}<extra>bookings</extra>")  # fmt: skip
+    if any(q is not None for q in quotas):
+        figure.add_scatter(
+            x=months, y=[_number(q) for q in quotas], name="Quota", mode="lines+markers",
+            line={"color": ORANGE, "dash": "dash"}, customdata=urls,
+            hovertemplate=f"%{{x}}: {money} %{{y:,.0f}}<extra>quota</extra>",
+        )  # fmt: skip
+        figure.update_layout(showlegend=True, legend={"orientation": "h", "y": -0.2})
+    return _json(figure)
+
+
+def attainment(labels: list[str], values: list, urls: list[str]) -> dict:
+    """Quota attainment per member (horizontal bars, %), with the 100 % line; green at or above."""
+    percents = [None if v is None else float(v) * 100 for v in values]
+    trace = go.Bar(
+        x=percents, y=labels, orientation="h", customdata=urls,
+        marker_color=[GREEN if (p or 0) >= 100 else ORANGE for p in percents],
+        hovertemplate="%{y}: %{x:.0f} % of quota<extra>click for the won deals</extra>",
+    )  # fmt: skip
+    layout = {**LAYOUT, "height": max(240, 26 * len(labels) + 60)}
+    layout["yaxis"] = {"autorange": "reversed", "automargin": True}
+    layout["xaxis"] = {"ticksuffix": " %", "rangemode": "tozero"}
+    layout["shapes"] = [{"type": "line", "x0": 100, "x1": 100, "yref": "paper", "y0": 0, "y1": 1,
+                         "line": {"color": GREY, "dash": "dot"}}]  # fmt: skip
+    return _json(go.Figure(trace, layout))

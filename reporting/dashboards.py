@@ -31,11 +31,12 @@ from salesops.org.models import Team
 from salesops.org.selectors import fiscal_calendar, org_settings, team_subtree_ids
 
 TILES = (
-    "bookings", "won_deals", "win_rate", "average_deal_size", "cycle_length_median",
-    "pipeline", "weighted_pipeline", "sales_velocity", "lead_response_hours", "meetings_per_rep",
+    "bookings", "quota_attainment", "quota_achievement_rate", "won_deals", "win_rate",
+    "average_deal_size", "cycle_length_median", "pipeline", "pipeline_coverage",
+    "weighted_pipeline", "sales_velocity", "lead_response_hours", "meetings_per_rep",
 )  # fmt: skip
-CHART_METRICS = ("bookings", "win_rate", "cycle_length_median", "pipeline", "weighted_pipeline",
-                 "stage_entries")  # fmt: skip
+CHART_METRICS = ("bookings", "quota", "quota_attainment", "win_rate", "cycle_length_median",
+                 "pipeline", "weighted_pipeline", "stage_entries")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,8 @@ def export_rows(data: dict) -> list[tuple]:
     rows = [("Key figures", data["scope"].name, period, t["label"], cell(t["value"], t["key"]))
             for t in data["tiles"]]  # fmt: skip
     measures = {
-        "bookings_by_month": ("Bookings by month", {"value": "bookings"}),
+        "bookings_by_month": ("Bookings by month", {"value": "bookings", "quota": "quota"}),
+        "attainment_by_member": ("Quota attainment by member", {"value": "quota_attainment"}),
         "bookings_by_member": ("Bookings by member", {"value": "bookings"}),
         "funnel": ("Funnel", {"value": "stage_entries"}),
         "win_rate_and_cycle": ("Win rate and sales cycle",
@@ -128,11 +130,17 @@ def build(user, query: DashboardQuery) -> dict:
     series = {
         "bookings_by_month": [
             _point(p.label, figure(index, "bookings", scope, p.key),
-                   links.deals(status="won", period=p), period_key=p.key)
+                   links.deals(status="won", period=p), period_key=p.key,
+                   quota=figure(index, "quota", scope, p.key))
             for p in year_months
         ],
         "bookings_by_member": [
             _point(m.name, figure(index, "bookings", m, period.key),
+                   _Links(m, filters).deals(status="won", period=period), scope=m.key)
+            for m in members
+        ],
+        "attainment_by_member": [
+            _point(m.name, figure(index, "quota_attainment", m, period.key),
                    _Links(m, filters).deals(status="won", period=period), scope=m.key)
             for m in members
         ],
@@ -182,10 +190,16 @@ def _charts(series: dict[str, list[dict]], currency: str) -> dict[str, dict | No
         return [point[key] for point in series[name]]
 
     members, funnel = series["bookings_by_member"], series["funnel"]
+    attainment = series["attainment_by_member"]
     return {
-        "bookings_by_month": charts.bars(column("bookings_by_month", "label"),
-                                         column("bookings_by_month"),
-                                         column("bookings_by_month", "url"), money=currency),
+        "bookings_by_month": charts.bookings_vs_quota(
+            column("bookings_by_month", "label"), column("bookings_by_month"),
+            column("bookings_by_month", "quota"), column("bookings_by_month", "url"), currency,
+        ),
+        "attainment_by_member": charts.attainment(
+            column("attainment_by_member", "label"), column("attainment_by_member"),
+            column("attainment_by_member", "url"),
+        ) if any(point["value"] is not None for point in attainment) else None,
         "bookings_by_member": charts.bars(
             column("bookings_by_member", "label"), column("bookings_by_member"),
             column("bookings_by_member", "url"), money=currency, horizontal=True,

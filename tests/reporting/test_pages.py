@@ -143,3 +143,25 @@ def test_dashboard_exports_are_formula_safe(client, book):
     assert rows[0] == ("Section", "Item", "Period", "Measure", "Value")
     assert ("Top open deals", "'=HYPERLINK(1)", "FY2026 M3", "Amount (USD)", 4000) in rows
     assert client.get("/reports/export/pdf/").status_code == 404
+
+
+def test_manager_dashboard_sets_bookings_against_quota_and_attainment_by_rep(client, book):
+    org = book
+    kpi_recompute_full()
+    client.force_login(org.manager_east)
+    response = client.get("/reports/", {"period": MARCH})
+    shown = {t["key"]: t["display"] for t in response.context["tiles"]}
+    # East in March: 4,000 booked against 800 + 4,000 of quota; one of its two reps got there.
+    assert shown["quota_attainment"] == "83 %"
+    assert shown["quota_achievement_rate"] == "50 %"
+    bars, quota = response.context["charts"]["bookings_by_month"]["data"]
+    march = bars["x"].index(next(label for label in bars["x"] if label.endswith("M3")))
+    assert (bars["y"][march], quota["y"][march]) == (4000, 4800)
+    attainment = response.context["charts"]["attainment_by_member"]["data"][0]
+    bookings = response.context["charts"]["bookings_by_member"]["data"][0]
+    booked = dict(zip(bookings["y"], bookings["x"], strict=True))
+    quotas = {org.rep_east.get_full_name(): 800, org.rep_east_2.get_full_name(): 4000}
+    assert dict(zip(attainment["y"], attainment["x"], strict=True)) == {
+        name: booked[name] / quota * 100 for name, quota in quotas.items()
+    }
+    assert attainment["customdata"][0].startswith("/crm/deals/")

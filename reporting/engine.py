@@ -2,7 +2,7 @@
 
 For each fact source the engine runs one query: facts are summed per owner, territory, stage and
 month first (the grain), then rolled up into every period (month, quarter, year) and every scope
-(rep, each team above the rep, territory, company) at once. Medians are taken over the facts
+(rep, each team above the rep, territory and each territory above it, company) at once. Medians are taken over the facts
 themselves (they do not roll up), shares of reps over per-rep sums of the facts, and derived KPIs
 over the results. Results land in a temporary table, which ``compute`` reads back and
 ``reporting.services`` copies into ``KpiValue``.
@@ -234,7 +234,12 @@ def _create_scope_tables(cursor, scopes: Iterable[tuple[str, int]] | None) -> bo
     cursor.execute(f"CREATE TEMPORARY TABLE kpi_home_team ON COMMIT DROP AS {facts.HOME_TEAMS}")
     cursor.execute(f"CREATE TEMPORARY TABLE kpi_team_up ON COMMIT DROP AS {facts.TEAMS_UP}")
     cursor.execute(f"CREATE TEMPORARY TABLE kpi_headcount ON COMMIT DROP AS {facts.HEADCOUNT}")
-    cursor.execute("ANALYZE kpi_owner_team, kpi_home_team, kpi_team_up, kpi_headcount")
+    cursor.execute(
+        f"CREATE TEMPORARY TABLE kpi_territory_up ON COMMIT DROP AS {facts.TERRITORIES_UP}"
+    )
+    cursor.execute(
+        "ANALYZE kpi_owner_team, kpi_home_team, kpi_team_up, kpi_headcount, kpi_territory_up"
+    )
     if scopes is None:
         return False
     kinds, ids = zip(*scopes, strict=True) if scopes else ((), ())
@@ -276,7 +281,7 @@ def _create_result_table(cursor) -> None:
 def _drop_temporary_tables(cursor) -> None:
     cursor.execute(
         "DROP TABLE IF EXISTS kpi_period, kpi_owner_team, kpi_home_team, kpi_team_up, "
-        f"kpi_headcount, kpi_scope, kpi_owners, kpi_deals, kpi_stays, {RESULT_TABLE}"
+        f"kpi_headcount, kpi_territory_up, kpi_scope, kpi_owners, kpi_deals, kpi_stays, {RESULT_TABLE}"
     )
 
 
@@ -312,7 +317,9 @@ def _scopes_of(alias: str) -> str:
         UNION ALL SELECT 'rep', {alias}.owner_id WHERE {alias}.owner_id IS NOT NULL
         UNION ALL SELECT 'team', ot.team_id FROM kpi_owner_team ot
                   WHERE ot.owner_id = {alias}.owner_id
-        UNION ALL SELECT 'territory', {alias}.territory_id
+        UNION ALL SELECT 'territory', coalesce(up.ancestor_id, {alias}.territory_id)
+                  FROM (SELECT 1) one
+                  LEFT JOIN kpi_territory_up up ON up.territory_id = {alias}.territory_id
                   WHERE {alias}.territory_id IS NOT NULL
     ) s"""
 
@@ -386,8 +393,14 @@ def _summed_sql(prefix: str, kpis: list[Kpi], scoped: bool) -> str:
         UNION ALL
         SELECT 'company', 0, breakdown, month, {summed()} FROM grain GROUP BY breakdown, month
         UNION ALL
-        SELECT 'territory', territory_id, breakdown, month, {summed()}
-        FROM grain WHERE territory_id IS NOT NULL GROUP BY territory_id, breakdown, month
+        SELECT 'territory', coalesce(up.ancestor_id, t.territory_id), t.breakdown, t.month,
+               {summed("t.")}
+        FROM (
+            SELECT territory_id, breakdown, month, {summed()}
+            FROM grain WHERE territory_id IS NOT NULL GROUP BY territory_id, breakdown, month
+        ) t
+        LEFT JOIN kpi_territory_up up ON up.territory_id = t.territory_id
+        GROUP BY 2, t.breakdown, t.month
     ),
     cells AS (
         SELECT {_CELL}, s.breakdown, {summed("s.")}

@@ -214,6 +214,20 @@ HOME_TEAMS = """
 
 TEAMS_UP = _TEAM_UP + "SELECT team_id, ancestor_id FROM team_up"
 
+# Each territory with every territory above it (itself too): figures of a territory roll up to
+# its parents (Americas › US West › NorCal). Territory ids unknown to the table (none in
+# practice) count for themselves alone.
+TERRITORIES_UP = """
+    WITH RECURSIVE territory_up(territory_id, ancestor_id) AS (
+        SELECT id, id FROM territories_territory
+        UNION ALL
+        SELECT u.territory_id, t.parent_id FROM territory_up u
+        JOIN territories_territory t ON t.id = u.ancestor_id
+        WHERE t.parent_id IS NOT NULL
+    )
+    SELECT territory_id, ancestor_id FROM territory_up
+"""
+
 # Who counts in which team: the owner's own team and every team above it.
 OWNER_TEAMS = (
     _TEAM_UP

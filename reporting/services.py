@@ -12,7 +12,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from reporting import engine
-from reporting.facts import OWNER_TEAMS
+from reporting.facts import OWNER_TEAMS, TERRITORIES_UP
 from reporting.models import KpiRun, ScopeKind
 from salesops.fiscal import PeriodKind
 from salesops.org.selectors import fiscal_calendar
@@ -113,10 +113,18 @@ def _periods_of(days: set[dt.date]) -> set[str]:
 
 
 def _scopes_of(owners: set[int], territories: set[int]) -> list[tuple[str, int]]:
-    """Each owner, every team above them, their territories, and the company."""
+    """Each owner, every team above them, their territories and every territory above those,
+    and the company."""
     scopes = [(ScopeKind.COMPANY.value, 0)]
     scopes += [(ScopeKind.REP.value, owner) for owner in owners]
-    scopes += [(ScopeKind.TERRITORY.value, territory) for territory in territories]
+    if territories:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT ancestor_id FROM ({TERRITORIES_UP}) t WHERE territory_id = ANY(%s)",
+                [sorted(territories)],
+            )
+            territories = territories | {ancestor for (ancestor,) in cursor.fetchall()}
+    scopes += [(ScopeKind.TERRITORY.value, territory) for territory in sorted(territories)]
     if owners:
         with connection.cursor() as cursor:
             cursor.execute(

@@ -245,3 +245,31 @@ def test_figures_for_some_scopes_equal_those_of_the_whole_run(book):
     everything = values(compute(as_of=as_of))
     wanted = {key: value for key, value in everything.items() if (key[2], key[3]) in scopes}
     assert values(compute(as_of=as_of, scopes=scopes)) == wanted
+
+
+def test_territory_figures_roll_up_the_territory_tree(org, pipeline, accounts):
+    """Americas › US West › NorCal: a deal of a NorCal account counts in all three."""
+    from crm.models import Account
+    from crm.services import deal_close
+    from territories import services as plans
+
+    plan = plans.plan_create_live(name="Live", acting_user=org.ops)
+    americas = plans.territory_save(plan=plan, acting_user=org.ops, key="am", name="Americas")
+    west = plans.territory_save(plan=plan, acting_user=org.ops, key="w", name="West",
+                                parent=americas)  # fmt: skip
+    norcal = plans.territory_save(plan=plan, acting_user=org.ops, key="nc", name="NorCal",
+                                  parent=west)  # fmt: skip
+    east = plans.territory_save(plan=plan, acting_user=org.ops, key="e", name="East",
+                                parent=americas)  # fmt: skip
+    for territory, account, amount in ((norcal, accounts[org.rep_west], 700),
+                                       (east, accounts[org.rep_east], 300)):  # fmt: skip
+        Account.objects.filter(pk=account.pk).update(territory_id=territory.pk)
+        deal = deal_create(acting_user=fresh(account.owner), account=account, name="Won",
+                           amount=Decimal(amount), close_date=dt.date(2026, 3, 10))  # fmt: skip
+        deal_close(deal=deal, won=True, acting_user=fresh(account.owner), expected_version=1)
+    got = {
+        row.scope_id: row.value
+        for row in compute(metrics=["bookings"], period_keys=["2026-M03"])
+        if row.scope_kind == "territory"
+    }
+    assert got == {norcal.pk: 700, west.pk: 700, east.pk: 300, americas.pk: 1000}

@@ -54,7 +54,7 @@ from territories.models import Quota, QuotaPlan, QuotaSource, Territory
 
 # The rules of an ops edit, shared with ``quota_set`` so that an import and a page edit of the
 # same cell give the same quotas (lock the plan, refuse a published one, keep periods adding up).
-from territories.quotas import _edit, _locked, _require_unlocked
+from territories.quotas import edit_holder_periods, plan_locked_for_write, require_unlocked
 
 QUOTA_COLUMNS = ("period_key", "holder_type", "holder", "amount", "full_amount")
 REQUIRED_COLUMNS = ("period_key", "holder_type", "holder", "amount")
@@ -214,8 +214,8 @@ def quota_plan_import(
         transaction.atomic(),
         audit_context(acting_user=acting_user, reason=IMPORT_REASON, action="quota_import"),
     ):
-        plan = _locked(plan)
-        _require_unlocked(plan)
+        plan = plan_locked_for_write(plan)
+        require_unlocked(plan)
         result = QuotaImportResult(rows=len(table))
         holders = _Holders(plan, table.frame)
         checked = _check_rows(plan, table.frame, holders, result.errors)
@@ -416,7 +416,7 @@ def _apply(
         for change in holder_changes:
             if change.quota.amount == change.amount:
                 continue  # an earlier row of the file already made it so
-            for quota in _edit(change.quota, periods, change.amount, plan.currency):
+            for quota in edit_holder_periods(change.quota, periods, change.amount, plan.currency):
                 written[quota.pk] = quota
         for change in holder_changes:
             if change.quota.amount != change.amount:

@@ -88,7 +88,7 @@ def _require(user: User, perm: str, what: str) -> None:
         raise NotAllowed(f"Only sales ops can {what}.")
 
 
-def _locked(plan: QuotaPlan) -> QuotaPlan:
+def plan_locked_for_write(plan: QuotaPlan) -> QuotaPlan:
     """The plan re-read under a row lock, so two writes to one plan take turns."""
     return (
         QuotaPlan.objects.select_for_update(of=("self",))
@@ -97,7 +97,7 @@ def _locked(plan: QuotaPlan) -> QuotaPlan:
     )
 
 
-def _require_unlocked(plan: QuotaPlan) -> None:
+def require_unlocked(plan: QuotaPlan) -> None:
     if plan.is_locked:
         raise DomainError(
             f"FY{plan.fiscal_year} quotas are published and locked; a published plan cannot be "
@@ -315,8 +315,8 @@ def quota_plan_allocate(
     _require(acting_user, "territories.change_quotaplan", "allocate quotas")
     as_of = as_of or timezone.localdate()
     with transaction.atomic(), audit_context(acting_user=acting_user, reason="quota_plan_allocate"):
-        plan = _locked(plan)
-        _require_unlocked(plan)
+        plan = plan_locked_for_write(plan)
+        require_unlocked(plan)
         if plan.status != QuotaPlanStatus.DRAFT:
             raise DomainError(
                 f"FY{plan.fiscal_year} quotas are {plan.get_status_display().lower()}; "
@@ -676,8 +676,8 @@ def quota_set(*, quota: Quota, amount: Decimal, acting_user: User, reason: str) 
         transaction.atomic(),
         audit_context(acting_user=acting_user, reason=reason, action="quota_set"),
     ):
-        plan = _locked(quota.plan)
-        _require_unlocked(plan)
+        plan = plan_locked_for_write(quota.plan)
+        require_unlocked(plan)
         new = _money(amount, plan.currency, "A quota", "amount")
         rows = list(
             Quota.objects.select_for_update().filter(
@@ -690,7 +690,7 @@ def quota_set(*, quota: Quota, amount: Decimal, acting_user: User, reason: str) 
         current = next((row for row in rows if row.pk == quota.pk), None)
         if current is None:
             raise NotFound("This quota no longer exists; reload the plan.")
-        changed = _edit(current, rows, new, plan.currency)
+        changed = edit_holder_periods(current, rows, new, plan.currency)
         now = timezone.now()
         for row in changed:
             if row.user_id is None:
@@ -701,7 +701,9 @@ def quota_set(*, quota: Quota, amount: Decimal, acting_user: User, reason: str) 
     return current
 
 
-def _edit(current: Quota, rows: list[Quota], new: Decimal, currency: str) -> list[Quota]:
+def edit_holder_periods(
+    current: Quota, rows: list[Quota], new: Decimal, currency: str
+) -> list[Quota]:
     """Set ``current.amount`` to ``new`` and keep the holder's periods adding up; the rows
     changed."""
 
@@ -766,8 +768,8 @@ def quota_plan_propose(*, plan: QuotaPlan, acting_user: User) -> QuotaPlan:
     """
     _require(acting_user, "territories.change_quotaplan", "propose quotas for review")
     with transaction.atomic(), audit_context(acting_user=acting_user, reason="quota_plan_propose"):
-        plan = _locked(plan)
-        _require_unlocked(plan)
+        plan = plan_locked_for_write(plan)
+        require_unlocked(plan)
         if plan.status != QuotaPlanStatus.DRAFT:
             raise DomainError(
                 f"FY{plan.fiscal_year} quotas are {plan.get_status_display().lower()}; only a "
@@ -800,7 +802,7 @@ def quota_review_decide(
     comment = (comment or "").strip()
     action = "quota_review_accept" if accept else "quota_review_send_back"
     with transaction.atomic(), audit_context(acting_user=acting_user, reason=action):
-        plan = _locked(review.plan)
+        plan = plan_locked_for_write(review.plan)
         review = (
             QuotaReview.objects.select_for_update(of=("self",))
             .select_related("team", "reviewer")
@@ -810,7 +812,7 @@ def quota_review_decide(
             raise NotAllowed(
                 f"Only {review.reviewer} reviews the FY{plan.fiscal_year} quotas of {review.team}."
             )
-        _require_unlocked(plan)
+        require_unlocked(plan)
         if plan.status != QuotaPlanStatus.IN_REVIEW:
             raise DomainError(
                 f"FY{plan.fiscal_year} quotas are {plan.get_status_display().lower()}, not in "
@@ -853,8 +855,8 @@ def quota_plan_publish(*, plan: QuotaPlan, acting_user: User) -> QuotaPlan:
     """Publish an approved plan: its quotas are then final and locked against every write."""
     _require(acting_user, "territories.change_quotaplan", "publish quotas")
     with transaction.atomic(), audit_context(acting_user=acting_user, reason="quota_plan_publish"):
-        plan = _locked(plan)
-        _require_unlocked(plan)
+        plan = plan_locked_for_write(plan)
+        require_unlocked(plan)
         if plan.status != QuotaPlanStatus.APPROVED:
             raise DomainError(
                 f"FY{plan.fiscal_year} quotas can be published once every manager has accepted "

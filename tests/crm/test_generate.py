@@ -82,10 +82,12 @@ def test_history_chains_from_creation_to_the_deal_as_it_is(db):
     import statistics
 
     generate_org(scale=SCALES["demo"], seed=3, as_of=AS_OF)
-    names = ("stage", "amount", "close_date", "forecast_category")
+    # The territory roll-out gives open deals to their territory's owners: "owner" rows.
+    names = ("stage", "amount", "close_date", "forecast_category", "owner")
     rows = DealHistory.objects.order_by("deal_id", "changed_at", "id").values_list(
         "deal_id", "changed_fields", "from_stage_id", "to_stage_id", "from_amount", "to_amount",
         "from_close_date", "to_close_date", "from_forecast_category", "to_forecast_category",
+        "from_owner_id", "to_owner_id",
     )  # fmt: skip
     last: dict[int, tuple] = {}
     kinds: dict[tuple, int] = {}
@@ -101,7 +103,9 @@ def test_history_chains_from_creation_to_the_deal_as_it_is(db):
             assert set(changed) == differ, (deal_id, changed)
         last[deal_id] = after
         kinds[tuple(changed)] = kinds.get(tuple(changed), 0) + 1
-    deals = Deal.objects.values_list("pk", "stage_id", "amount", "close_date", "forecast_category")
+    deals = Deal.objects.values_list(
+        "pk", "stage_id", "amount", "close_date", "forecast_category", "owner_id"
+    )
     assert last == {pk: tuple(values) for pk, *values in deals}
     assert 4.5 <= len(rows) / len(last) <= 5.5
     for kind in (("amount",), ("close_date",), ("forecast_category",)):

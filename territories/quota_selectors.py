@@ -45,7 +45,14 @@ from salesops.org.models import ExchangeRate, RepProfile, Team, User
 from salesops.org.roles import ORG_WIDE_ROLES
 from salesops.org.selectors import fiscal_calendar, org_settings, team_subtree_ids
 from salesops.permissions import restrict
-from territories.models import Quota, QuotaPlan, QuotaPlanStatus, QuotaReview, ReviewStatus
+from territories.models import (
+    Quota,
+    QuotaPlan,
+    QuotaPlanStatus,
+    QuotaReview,
+    ReviewStatus,
+    Territory,
+)
 from territories.quota_math import (
     CapacityInputs,
     CapacityMonth,
@@ -605,33 +612,57 @@ class Attainment:
 
 
 def attainment(
-    *, user: User | None = None, team: Team | None = None, period_key: str, plan: QuotaPlan
+    *,
+    user: User | None = None,
+    team: Team | None = None,
+    territory: Territory | None = None,
+    period_key: str,
+    plan: QuotaPlan,
 ) -> Attainment:
-    """A rep's (``user``) or a team's quota and bookings in a period of the plan's year.
+    """A rep's (``user``), a team's or a territory's quota and bookings in a period of the
+    plan's year.
 
     Credited bookings = closed-won deal amounts until compensation crediting exists: won deals
-    owned by the rep, or by any rep of the team's subtree, with a close date in the period, in
-    the corporate currency. The quota is the holder's ``amount`` (ramped for reps).
+    owned by the rep, or by any rep of the team's subtree, or of accounts in the territory or
+    below it, with a close date in the period, in the corporate currency. The quota is the
+    holder's ``amount`` (ramped for reps); a territory's is found by its key, so a plan that went
+    live after the quotas were allocated keeps its territories' quotas.
     """
-    if (user is None) == (team is None):
-        raise DomainError("Ask for the attainment of one rep or one team.")
+    if sum(holder is not None for holder in (user, team, territory)) != 1:
+        raise DomainError("Ask for the attainment of one rep, one team or one territory.")
     period = plan_period(plan, period_key)
-    holder = {"user": user} if user is not None else {"team": team}
+    if user is not None:
+        holder, owners = {"user": user}, {"owner_id": user.pk}
+    elif team is not None:
+        holder = {"team": team}
+        owners = {"owner__rep_profile__team__in": team_subtree_ids([team.pk])}
+    else:
+        holder = {"territory__key": territory.key}
+        owners = {"account__territory_id__in": _territory_subtree_ids(territory)}
     quota = (
         Quota.objects.filter(plan=plan, period_key=period.key, **holder)
         .values_list("amount", flat=True)
         .first()
-    )
-    owners = (
-        {"owner_id": user.pk}
-        if user is not None
-        else {"owner__rep_profile__team__in": team_subtree_ids([team.pk])}
     )
     bookings = _won_total(period.start, period.end + dt.timedelta(days=1), **owners)
     ratio = None
     if quota:
         ratio = (bookings / quota).quantize(RATIO_PLACES, rounding=ROUND_HALF_UP)
     return Attainment(period, quota, bookings, ratio)
+
+
+def _territory_subtree_ids(territory: Territory) -> list[int]:
+    children: dict[int | None, list[int]] = {}
+    for pk, parent in Territory.objects.filter(plan_id=territory.plan_id).values_list(
+        "pk", "parent_id"
+    ):
+        children.setdefault(parent, []).append(pk)
+    found, stack = [], [territory.pk]
+    while stack:
+        node = stack.pop()
+        found.append(node)
+        stack += children.get(node, [])
+    return found
 
 
 # --- Pages and API -------------------------------------------------------------------------------

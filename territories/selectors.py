@@ -12,20 +12,22 @@ import json
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
 from celery.result import AsyncResult
 from django.core.paginator import Page, Paginator
 from django.db.models import Case, Count, F, IntegerField, QuerySet, Value, When
+from django.utils import timezone
 
 from crm.models import Account, Segment, segment_for
 from salesops.celery import app as celery_app
 from salesops.errors import DomainError
+from salesops.fiscal import PeriodKind
 from salesops.org.models import User
 from salesops.org.roles import Role
-from salesops.org.selectors import org_settings
+from salesops.org.selectors import fiscal_calendar, org_settings
 from salesops.permissions import restrict
 from territories.balancing import Balance, Move, Proposal
 from territories.models import (
@@ -34,11 +36,13 @@ from territories.models import (
     AssignmentRun,
     MemberRole,
     PlanStatus,
+    QuotaPlan,
     RunStatus,
     Territory,
     TerritoryMember,
     TerritoryPlan,
 )
+from territories.quota_selectors import attainment
 from territories.scenario_charts import balance_chart, compare_chart
 from territories.scenarios import (
     MEASURES,
@@ -270,6 +274,22 @@ class TerritoryPage:
     members: list[TerritoryMember]
     rules: list[RuleRow]
     currency: str
+    attainment: list = field(default_factory=list)  # this quarter's and year's, when planned
+
+
+def territory_attainment(territory: Territory, *, today: dt.date | None = None) -> list:
+    """The territory's quota and attainment for the current fiscal quarter and year, from the
+    year's quota plan (none when there is no plan or the territory has no quota)."""
+    today = today or timezone.localdate()
+    calendar = fiscal_calendar()
+    plan = QuotaPlan.objects.filter(fiscal_year=calendar.fiscal_year_of(today)).first()
+    if plan is None:
+        return []
+    rows = [
+        attainment(territory=territory, period_key=calendar.period(today, kind).key, plan=plan)
+        for kind in (PeriodKind.QUARTER, PeriodKind.YEAR)
+    ]
+    return [row for row in rows if row.quota is not None]
 
 
 def territory_page(territory: Territory) -> TerritoryPage:
@@ -297,6 +317,7 @@ def territory_page(territory: Territory) -> TerritoryPage:
         members=members,
         rules=rules,
         currency=corporate_currency(),
+        attainment=territory_attainment(territory),
     )
 
 

@@ -777,3 +777,40 @@ def test_compare_shows_two_plans_side_by_side_with_deltas(client, org, live_plan
     assert us_west[3].cv < us_west[4].cv
     bad = client.get("/territories/compare/", {"a": live_plan.plan.pk, "b": 999_999})
     assert bad.status_code == 400 and "Select a valid choice" in page_text(bad)
+
+
+def test_a_territory_page_shows_its_quota_and_attainment(client, org, pipeline):
+    """A parent territory's quota against the won deals of the accounts in it and below it;
+    its quota is found by key, so it survives a new plan going live."""
+    from django.utils import timezone
+
+    from crm.services import deal_close, deal_create
+    from salesops.org.selectors import fiscal_calendar
+    from territories.models import Quota, QuotaPlan, QuotaPlanStatus
+    from tests.conftest import fresh
+
+    today = timezone.localdate()
+    calendar = fiscal_calendar()
+    plan = services.plan_create_live(name="Live", acting_user=org.ops)
+    west = services.territory_save(plan=plan, acting_user=org.ops, key="west", name="West")
+    norcal = services.territory_save(plan=plan, acting_user=org.ops, key="norcal",
+                                     name="NorCal", parent=west)  # fmt: skip
+    account = Account.objects.create(name="Bay Co", owner=org.rep_west, territory_id=norcal.pk)
+    deal = deal_create(acting_user=fresh(org.rep_west), account=account, name="Won",
+                       amount=D(1000), close_date=today)  # fmt: skip
+    deal_close(deal=deal, won=True, acting_user=fresh(org.rep_west), expected_version=1)
+    quotas = QuotaPlan.objects.create(
+        fiscal_year=calendar.fiscal_year_of(today), target=D(16000), status=QuotaPlanStatus.PUBLISHED,
+        month_weights=[D(1)] * 12,
+    )  # fmt: skip
+    for kind, amount in (("quarter", 4000), ("year", 16000)):
+        period = calendar.period(today, kind)
+        Quota.objects.create(
+            plan=quotas, period_kind=kind, period_key=period.key, period_start=period.start,
+            period_end=period.end, territory=west, amount=D(amount), full_amount=D(amount),
+        )  # fmt: skip
+    client.force_login(org.finance)
+    response = client.get(f"/territories/territory/{west.pk}/")
+    rows = [(r.quota, r.bookings, r.attainment) for r in response.context["page"].attainment]
+    assert rows == [(D(4000), D(1000), D("0.2500")), (D(16000), D(1000), D("0.0625"))]
+    assert "25 %" in page_text(response)

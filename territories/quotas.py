@@ -35,16 +35,15 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import deque
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from salesops.audit import audit_context
-from salesops.bulk import copy_rows
+from salesops.bulk import copy_rows, foreign_keys_checked_now
 from salesops.errors import DomainError, NotAllowed, NotFound
 from salesops.fiscal import FiscalPeriod, PeriodKind
 from salesops.money import allocate, minor_unit, round_money
@@ -375,37 +374,10 @@ def quota_plan_allocate(
         territory_roots = _territory_holders(plan, as_of)
         for (_kind, pk), split in _allocate_tree(territory_roots, company, currency).items():
             rows += _rows(plan, periods, "territory", pk, split, split, now)
-        with _foreign_keys_checked_at_once(Quota._meta.db_table):
+        with foreign_keys_checked_now():  # audited bulk writes: see salesops.bulk
             Quota.objects.filter(plan=plan).delete()
             copy_rows(Quota._meta.db_table, _QUOTA_COLUMNS, rows)
     return plan
-
-
-@contextmanager
-def _foreign_keys_checked_at_once(table: str) -> Iterator[None]:
-    """Check ``table``'s deferred foreign keys row by row inside the block, not at commit.
-
-    Every row written here fires the audit trigger, which runs an INSERT of its own; PostgreSQL
-    rescans the queue of pending deferred checks at the end of each such statement, so with the
-    checks deferred, writing n rows costs O(n²) (40 s for the large org's 43k quotas, against 2 s
-    with the checks immediate). The constraints are deferred again afterwards, as Django made
-    them (INITIALLY DEFERRED).
-    """
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT conname FROM pg_constraint WHERE conrelid = %s::regclass AND contype = 'f' "
-            "AND condeferrable AND condeferred",
-            [table],
-        )
-        names = ", ".join(connection.ops.quote_name(name) for (name,) in cursor.fetchall())
-    if not names:
-        yield
-        return
-    with connection.cursor() as cursor:
-        cursor.execute(f"SET CONSTRAINTS {names} IMMEDIATE")
-    yield
-    with connection.cursor() as cursor:
-        cursor.execute(f"SET CONSTRAINTS {names} DEFERRED")
 
 
 _QUOTA_COLUMNS = (

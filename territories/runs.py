@@ -22,6 +22,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from salesops.audit import audit_context
+from salesops.bulk import foreign_keys_checked_now
 from salesops.errors import DomainError, NotAllowed, NotFound
 from salesops.org.models import User
 from territories.assignment import match_accounts, require_catch_all
@@ -156,12 +157,9 @@ def assignment_run_execute(*, run_id: int, progress: Progress | None = None) -> 
             raise DomainError(f"This run waits for {run.effective_date:%Y-%m-%d}.")
         run.status, run.started_at = RunStatus.RUNNING, timezone.now()
         run.save(update_fields=["status", "started_at"])
-    with transaction.atomic():
+    with transaction.atomic(), foreign_keys_checked_now():
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [APPLY_LOCK])
-            # Check foreign keys per statement: hundreds of thousands of deferred checks queued
-            # until commit make every audit trigger's subtransaction scan them (quadratic).
-            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
         run = _locked_run(run_id)
         if run.status in (RunStatus.DONE, RunStatus.FAILED):
             return run

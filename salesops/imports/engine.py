@@ -16,7 +16,6 @@ from django.db import transaction
 from django.utils import timezone
 
 from salesops.audit import audit_context
-from salesops.bulk import foreign_keys_checked_now
 from salesops.errors import DomainError, NotAllowed
 from salesops.imports.fields import ImportField, parser_for
 from salesops.imports.mapping import check_mapping, mapped_cells
@@ -58,8 +57,7 @@ def run_import(
         plan = target.plan(records, context) if records else Plan()
         written: dict[str, int] = {}
         if commit and not context.errors:
-            with foreign_keys_checked_now():  # audited bulk writes: see salesops.bulk
-                written = target.write(plan, context)
+            written = target.write(plan, context)
         else:
             transaction.set_rollback(True)
     return Outcome(_report(table, target, plan, context, skipped, filtered, written))

@@ -237,6 +237,18 @@ class Deal(models.Model):
     probability = models.DecimalField(max_digits=5, decimal_places=2)
     forecast_category = models.CharField(max_length=10, choices=ForecastCategory.choices)
     type = models.CharField(max_length=10, choices=DealType.choices, default=DealType.NEW)
+    # What commission plans measure besides the amount (see compensation.crediting).
+    product_family = models.CharField(max_length=60, blank=True, help_text="e.g. Platform")
+    units = models.PositiveIntegerField(default=1, help_text="Seats, licences or units sold.")
+    gross_margin = AmountField(
+        null=True, blank=True, help_text="Margin in the deal's currency; blank = not known."
+    )
+    term_months = models.PositiveSmallIntegerField(
+        default=12, help_text="Contract term; ACV is the amount over the term's years."
+    )
+    invoice_date = models.DateField(
+        null=True, blank=True, help_text="When it was booked/invoiced (plans may credit then)."
+    )
     next_step = models.CharField(max_length=255, blank=True)
     lost_reason = models.CharField(max_length=255, blank=True)
     primary_contact = models.ForeignKey(
@@ -287,10 +299,58 @@ class Deal(models.Model):
                 name="deal_probability_0_100",
                 violation_error_message="Probability must be between 0 and 100.",
             ),
+            models.CheckConstraint(
+                condition=Q(term_months__gte=1, term_months__lte=120),
+                name="deal_term_1_120_months",
+                violation_error_message="A contract term must be 1 to 120 months.",
+            ),
         ]
 
     def __str__(self) -> str:
         return self.name
+
+
+class SplitKind(models.TextChoices):
+    REVENUE = "revenue", "Revenue split"
+    OVERLAY = "overlay", "Overlay"
+
+
+@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
+class DealSplit(models.Model):
+    """Who shares credit for a deal: revenue splits (together 100 %) and overlays (on top).
+
+    A deal without revenue splits credits its owner 100 %. Overlays (specialists) are credited
+    their percentage without reducing anyone else's. ``crm.splits`` keeps the totals right.
+    """
+
+    deal = models.ForeignKey(Deal, on_delete=models.CASCADE, related_name="splits")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    kind = models.CharField(max_length=7, choices=SplitKind.choices)
+    percent = models.DecimalField(max_digits=5, decimal_places=2)
+    objects = VisibleQuerySet.as_manager()
+
+    # A split is seen by whoever may see the deal it belongs to.
+    visibility_owner_field = "deal__owner"
+
+    class Meta:
+        ordering = ["deal", "kind", "-percent"]
+        constraints = [
+            models.UniqueConstraint(
+                "deal",
+                "user",
+                "kind",
+                name="deal_split_once_per_kind",
+                violation_error_message="This person already has this kind of credit on the deal.",
+            ),
+            models.CheckConstraint(
+                condition=Q(percent__gt=0, percent__lte=100),
+                name="deal_split_percent_0_100",
+                violation_error_message="A split percentage must be above 0 and at most 100.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} {self.percent}% ({self.kind}) on {self.deal}"
 
 
 class DealHistory(models.Model):

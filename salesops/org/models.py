@@ -83,6 +83,9 @@ class Team(models.Model):
     manager = models.ForeignKey(
         User, null=True, blank=True, on_delete=models.SET_NULL, related_name="managed_teams"
     )
+    cost_centre = models.CharField(
+        max_length=32, blank=True, help_text="Finance cost centre; payroll exports carry it."
+    )
     objects = VisibleQuerySet.as_manager()
 
     visibility_team_field = "pk"

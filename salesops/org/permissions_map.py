@@ -26,6 +26,7 @@ _CRM_SELLING = {
     "crm.dealhistory": _VIEW,
     "crm.lead": _SELL,
     "crm.leadroutingrule": _VIEW,
+    "crm.dealsplit": _SELL,
 }
 _CRM_ALL = {
     "crm.account": _EDIT,
@@ -37,6 +38,7 @@ _CRM_ALL = {
     "crm.dealhistory": _VIEW,
     "crm.lead": _EDIT,
     "crm.leadroutingrule": _EDIT,
+    "crm.dealsplit": _EDIT,
 }
 _CRM_READ = {label: _VIEW for label in _CRM_ALL}
 # Territory planning: sales ops plan (and admins); finance reads; sellers see their own quotas
@@ -52,6 +54,31 @@ _TERRITORIES_SELLING = {
     "territories.quotaplan": _VIEW,
     "territories.quotareview": ("view", "change"),
 }
+# Compensation: sales ops build plans, run and adjust commissions and answer disputes; finance
+# approves, locks and exports; sellers read their own plan, lines and disputes and may open one.
+_COMP_MODELS = (
+    "compplan", "planassignment", "commissionrun", "credit", "payoutline", "linecredit",
+    "manualadjustment", "dispute",
+)  # fmt: skip
+_COMP_ALL = {f"compensation.{name}": _EDIT for name in _COMP_MODELS}
+_COMP_OPS = {
+    **_COMP_ALL,
+    "compensation.credit": _VIEW,
+    "compensation.payoutline": _VIEW,
+    "compensation.linecredit": _VIEW,
+}
+_COMP_FINANCE = {
+    **{f"compensation.{name}": _VIEW for name in _COMP_MODELS},
+    "compensation.commissionrun": ("view", "change"),
+}
+_COMP_SELLING = {
+    "compensation.compplan": _VIEW,
+    "compensation.planassignment": ("view", "change"),  # accepting the plan
+    "compensation.payoutline": _VIEW,
+    "compensation.linecredit": _VIEW,
+    "compensation.credit": _VIEW,
+    "compensation.dispute": ("view", "add"),
+}
 # Importing spreadsheets: sales ops and admins (who may then write what each target needs).
 _IMPORTS = {"imports.importjob": _EDIT, "imports.importmapping": _EDIT}
 
@@ -61,6 +88,7 @@ ROLE_PERMISSIONS: dict[Role, dict[str, tuple[str, ...]]] = {
         "org.team": _VIEW,
         "org.repprofile": _VIEW,
         **_CRM_SELLING,
+        **_COMP_SELLING,
         "territories.quota": _VIEW,
         "territories.quotaplan": _VIEW,
     },
@@ -70,10 +98,12 @@ ROLE_PERMISSIONS: dict[Role, dict[str, tuple[str, ...]]] = {
         "org.repprofile": _VIEW,
         **_CRM_SELLING,
         **_TERRITORIES_SELLING,
+        **_COMP_SELLING,
     },
     Role.OPS: {
         **_CRM_ALL,
         **_TERRITORIES_ALL,
+        **_COMP_OPS,
         **_IMPORTS,
         "org.user": _VIEW,
         "org.team": _EDIT,
@@ -84,6 +114,7 @@ ROLE_PERMISSIONS: dict[Role, dict[str, tuple[str, ...]]] = {
     Role.FINANCE: {
         **_CRM_READ,
         **_TERRITORIES_READ,
+        **_COMP_FINANCE,
         "org.user": _VIEW,
         "org.team": _VIEW,
         "org.repprofile": _VIEW,
@@ -93,6 +124,7 @@ ROLE_PERMISSIONS: dict[Role, dict[str, tuple[str, ...]]] = {
     Role.ADMIN: {
         **_CRM_ALL,
         **_TERRITORIES_ALL,
+        **_COMP_ALL,
         **_IMPORTS,
         "org.user": _EDIT,
         "org.team": _EDIT,

@@ -154,6 +154,7 @@ def _bulk_update(model, changed: list[tuple[Any, dict[str, Any]]], extra: Iterab
 
 class AccountImport(ImportTarget):
     key = "accounts"
+    tables = ("crm_account",)
     label = "Accounts"
     description = "Companies you sell to. Parent accounts may be in the same file."
     permissions = ("crm.add_account", "crm.change_account")
@@ -264,6 +265,7 @@ def _domain_of(text: str) -> str:
 
 class ContactImport(ImportTarget):
     key = "contacts"
+    tables = ("crm_contact",)
     label = "Contacts"
     description = "People at your accounts; the account must exist (import accounts first)."
     permissions = ("crm.add_contact", "crm.change_contact")
@@ -319,6 +321,7 @@ class ContactImport(ImportTarget):
 
 class LeadImport(ImportTarget):
     key = "leads"
+    tables = ("crm_lead",)
     label = "Leads"
     description = "Prospects before there is an account; leads without an owner are routed."
     permissions = ("crm.add_lead", "crm.change_lead")
@@ -386,6 +389,7 @@ class LeadImport(ImportTarget):
 
 class DealImport(ImportTarget):
     key = "deals"
+    tables = ("crm_deal", "crm_dealhistory")
     label = "Deals"
     description = (
         "Opportunities. Each row must satisfy its stage's exit criteria, exactly as on the board; "
@@ -671,6 +675,7 @@ def _contact_lookup(records: dict[int, Record], context: ImportContext) -> Looku
 
 class DealHistoryImport(ImportTarget):
     key = "deal_history"
+    tables = ("crm_dealhistory", "crm_deal")
     label = "Deal stage history"
     description = (
         "Past stage, amount, close-date and forecast-category changes of deals already imported "
@@ -798,6 +803,7 @@ def _last_history(deals: Iterable[Deal]) -> dict[int, DealHistory]:
 
 class ActivityImport(ImportTarget):
     key = "activities"
+    tables = ("crm_activity",)
     label = "Activities"
     description = "Calls, emails, meetings, demos and tasks on deals, accounts or contacts."
     permissions = ("crm.add_activity", "crm.change_activity")

@@ -39,16 +39,28 @@ def foreign_keys_checked_now() -> Iterator[None]:
     the pghistory trigger, whose subtransaction makes PostgreSQL rescan the queue of pending
     deferred checks, so writing n rows with n checks queued costs O(n²): a 200k-account
     territory run took minutes, 43k quotas 40 s. Checked at once, the queue stays empty. The
-    constraints are deferred again afterwards, as Django made them. Use inside a transaction,
-    outside any savepoint that may roll back (``with foreign_keys_checked_now(), atomic():``).
+    constraints are deferred again when the outermost block ends, as Django made them; a
+    nested block (a service calling another that also bulk-writes) leaves them immediate for
+    the rest of its caller. Use inside a transaction, outside any savepoint that may roll
+    back (``with foreign_keys_checked_now(), atomic():``).
     """
-    with connection.cursor() as cursor:
-        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-    yield
+    depth = getattr(connection, _DEPTH, 0)
+    if depth == 0:
+        with connection.cursor() as cursor:
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+    setattr(connection, _DEPTH, depth + 1)
+    try:
+        yield
+    finally:
+        setattr(connection, _DEPTH, depth)
     # Only after success: after an error the transaction (or savepoint) is rolled back anyway,
     # and a statement in an aborted transaction would hide the error.
-    with connection.cursor() as cursor:
-        cursor.execute("SET CONSTRAINTS ALL DEFERRED")
+    if depth == 0:
+        with connection.cursor() as cursor:
+            cursor.execute("SET CONSTRAINTS ALL DEFERRED")
+
+
+_DEPTH = "salesops_foreign_keys_checked_now_depth"
 
 
 @contextmanager

@@ -105,6 +105,9 @@ class ImportTarget:
     # The field that identifies a record across imports (re-importing updates, never duplicates).
     key_field: str | None = "external_id"
     presets: tuple[Preset, ...] = ()
+    # Tables ``write`` fills (with any its triggers fill): analysed after a large import, so the
+    # queries that follow in the same transaction, or before autovacuum, see the new rows.
+    tables: tuple[str, ...] = ()
 
     @property
     def all_options(self) -> tuple[ImportOption, ...]:

@@ -14,6 +14,7 @@ from crm.models import (
     LeadStatus,
     Pipeline,
     RequirableField,
+    SplitKind,
     Stage,
 )
 from salesops.org.models import User
@@ -55,6 +56,34 @@ class DealEditForm(forms.ModelForm):
         model = Deal
         fields = ["name", "amount", "currency", "close_date", "forecast_category", "next_step"]
         widgets = {"close_date": forms.DateInput(attrs={"type": "date"})}
+
+
+class DealSplitForm(forms.Form):
+    """One row of a deal's credit splits; a row left blank is ignored."""
+
+    user = forms.ModelChoiceField(
+        queryset=User.objects.filter(is_active=True), required=False, label="Person"
+    )
+    kind = forms.ChoiceField(choices=SplitKind.choices, initial=SplitKind.REVENUE)
+    percent = forms.DecimalField(max_digits=5, decimal_places=2, required=False, label="Percent")
+
+    def clean(self):
+        data = super().clean()
+        if data.get("user") and data.get("percent") is None:
+            self.add_error("percent", "Give this person's percentage.")
+        if data.get("percent") is not None and not data.get("user"):
+            self.add_error("user", "Pick who gets this percentage.")
+        return data
+
+    def split_row(self) -> tuple | None:
+        """(user, kind, percent) for the service, or None for a blank or deleted row."""
+        data = self.cleaned_data
+        if data.get("DELETE") or not data.get("user"):
+            return None
+        return (data["user"], data["kind"], data["percent"])
+
+
+DealSplitFormSet = forms.formset_factory(DealSplitForm, extra=3, can_delete=True)
 
 
 class ActivityForm(forms.Form):

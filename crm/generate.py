@@ -9,6 +9,11 @@ Besides the moves, a deal's history has what happens while it sits in a stage: i
 slips (again, if it runs past the new one), its amount is re-scoped, its rep overrides the
 forecast category. Every scale gets ~5 history rows per deal (~5M for the large 1M deals).
 
+Each deal also gets its commercial terms (product family, units, gross margin, contract term,
+invoice date) and a few won deals revenue splits or an overlay (``DealTerms``), drawn from a
+random stream of their own: the deals and history above come out as they did before those
+fields existed, and ``fill_deal_terms`` gives an org generated before them the same values.
+
 Rows are written with COPY. The audit triggers are switched off for these bulk tables while
 they load (when the database role may do so): a generated history is not a person's edit. The
 tables' secondary indexes are dropped for the load and built again after it (one sort each
@@ -24,16 +29,23 @@ import random
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from itertools import accumulate
 
 from django.db import connection
 from faker import Faker
 
-from crm.models import DealType, ForecastCategory, Pipeline, Stage
+from crm.models import (
+    SEGMENT_ENTERPRISE_FROM,
+    DealType,
+    ForecastCategory,
+    Pipeline,
+    SplitKind,
+    Stage,
+)
 from salesops.bulk import copy_rows, reset_sequences, triggers_disabled
 from salesops.org.generate import GeneratedOrg
-from salesops.org.models import Team
+from salesops.org.models import RepProfile, Team
 
 RF = ["amount", "close_date"]
 RFN = ["amount", "close_date", "next_step"]
@@ -142,6 +154,140 @@ def generate_crm(org: GeneratedOrg) -> dict[str, int]:
     return _CrmBuilder(org).build()
 
 
+# --- Commercial terms and splits --------------------------------------------------------------
+
+# Product families and their cumulative shares of deals.
+PRODUCT_FAMILIES = (("Platform", 0.55), ("Analytics", 0.85), ("Services", 1.0))
+MAX_UNITS = 500
+# Gross margin as a share of the amount: 55 % to 85 % in whole percents.
+MARGIN_SHARES = [Decimal(p) / 100 for p in range(55, 86)]
+# Enterprise deals (accounts of 1,000+ employees) signed for more than a year, and for how long.
+MULTI_YEAR_RATE = 0.35
+MULTI_YEAR_TERMS = (24, 36)
+INVOICE_DAYS = [dt.timedelta(days=d) for d in range(21)]  # invoiced 0..20 days after winning
+SPLIT_RATE = 0.03  # won deals shared with a colleague of the owner's team
+OVERLAY_RATE = 0.02  # won deals with a specialist from another team on top
+SPLIT_SHARES = ((Decimal(50), Decimal(50)), (Decimal(60), Decimal(40)))
+HUNDRED = Decimal(100)
+CENT = Decimal("0.01")
+TERMS_COLUMNS = ["product_family", "units", "gross_margin", "term_months", "invoice_date"]
+SPLIT_COLUMNS = ["id", "deal_id", "user_id", "kind", "percent"]
+
+
+class DealTerms:
+    """Draws each deal's commercial terms and, for a few won deals, its splits.
+
+    Deals must be drawn in id order, each from what is known of it once simulated (owner,
+    amount, close date, won or not, enterprise account), with a random stream of its own: so
+    the CRM generator and ``fill_deal_terms`` (an org generated before these fields) give the
+    same values for the same seed. Splits go to active reps only: a colleague of the owner's
+    team for a revenue split, anyone from another team for an overlay.
+    """
+
+    def __init__(self, seed: int, as_of: dt.date):
+        self.rng = random.Random(seed * 104729 + 29)
+        self.as_of = as_of
+        self.splits: list[tuple] = []
+        reps = list(
+            RepProfile.objects.filter(active=True)
+            .order_by("user_id")
+            .values_list("user_id", "team_id")
+        )
+        self.team_of = dict(reps)
+        self.reps = [user for user, _ in reps]
+        self.team_reps: dict[int, list[int]] = {}
+        for user, team in reps:
+            self.team_reps.setdefault(team, []).append(user)
+
+    def draw(
+        self,
+        deal_id: int,
+        owner: int,
+        amount: Decimal | None,
+        close_date: dt.date | None,
+        won: bool,
+        enterprise: bool,
+    ) -> tuple:
+        """``(product_family, units, gross_margin, term_months, invoice_date)`` of one deal."""
+        random_ = self.rng.random
+        r = random_()
+        family = next(name for name, upto in PRODUCT_FAMILIES if r < upto)
+        units = 1 + int((MAX_UNITS - 1) * random_() ** 4)  # most deals a few units, a few many
+        share = MARGIN_SHARES[int(random_() * len(MARGIN_SHARES))]
+        margin = None if amount is None else (amount * share).quantize(CENT, ROUND_HALF_UP)
+        r = random_()
+        term = 12
+        if enterprise and r < MULTI_YEAR_RATE:
+            term = MULTI_YEAR_TERMS[0] if r < MULTI_YEAR_RATE / 2 else MULTI_YEAR_TERMS[1]
+        invoiced = None
+        if won:
+            invoiced = close_date + INVOICE_DAYS[int(random_() * len(INVOICE_DAYS))]
+            if invoiced > self.as_of:
+                invoiced = None  # not invoiced yet
+            self._splits(deal_id, owner, random_(), random_())
+        return family, units, margin, term, invoiced
+
+    def _splits(self, deal_id: int, owner: int, r: float, pick: float) -> None:
+        team = self.team_of.get(owner)
+        if r < SPLIT_RATE:
+            colleagues = [u for u in self.team_reps.get(team, ()) if u != owner]
+            if colleagues:
+                other = colleagues[int(pick * len(colleagues))]
+                first, second = SPLIT_SHARES[int(pick * 1000) % len(SPLIT_SHARES)]
+                self._add(deal_id, owner, SplitKind.REVENUE, first)
+                self._add(deal_id, other, SplitKind.REVENUE, second)
+        elif r < SPLIT_RATE + OVERLAY_RATE and self.reps:
+            start = int(pick * len(self.reps))
+            for step in range(len(self.reps)):
+                other = self.reps[(start + step) % len(self.reps)]
+                if self.team_of[other] != team:
+                    self._add(deal_id, other, SplitKind.OVERLAY, HUNDRED)
+                    break
+
+    def _add(self, deal_id: int, user: int, kind: str, percent: Decimal) -> None:
+        self.splits.append((len(self.splits) + 1, deal_id, user, kind.value, percent))
+
+
+def fill_deal_terms(*, seed: int, as_of: dt.date) -> dict[str, int]:
+    """Give every deal of an org generated before the commercial terms existed the terms (and
+    splits) the generator now draws for it: one read of the deals, a COPY, one UPDATE.
+
+    For the bench's large org, which is too big to regenerate for a new column. Replaces any
+    splits. Audit triggers are off, as when the generator loads the deals.
+    """
+    terms = DealTerms(seed, as_of)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT d.id, d.owner_id, d.amount, d.close_date, st.is_won, "
+            "coalesce(a.employees, 0) >= %s FROM crm_deal d "
+            "JOIN crm_stage st ON st.id = d.stage_id JOIN crm_account a ON a.id = d.account_id "
+            "ORDER BY d.id",
+            [SEGMENT_ENTERPRISE_FROM],
+        )
+        deals = cursor.fetchall()
+    rows = [(row[0], *terms.draw(*row)) for row in deals]
+    del deals
+    with triggers_disabled(), connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE TEMP TABLE deal_terms (id bigint PRIMARY KEY, product_family text, units int, "
+            "gross_margin numeric, term_months smallint, invoice_date date) ON COMMIT DROP"
+        )
+        copy_rows("deal_terms", ["id", *TERMS_COLUMNS], rows)
+        cursor.execute(
+            "UPDATE crm_deal d SET product_family = t.product_family, units = t.units, "
+            "gross_margin = t.gross_margin, term_months = t.term_months, "
+            "invoice_date = t.invoice_date FROM deal_terms t WHERE t.id = d.id"
+        )
+        updated = cursor.rowcount
+        cursor.execute("DROP TABLE deal_terms")
+        cursor.execute("DELETE FROM crm_dealsplit")
+        splits = copy_rows("crm_dealsplit", SPLIT_COLUMNS, terms.splits)
+    reset_sequences("crm_dealsplit")
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE crm_deal, crm_dealsplit")
+    return {"deals_filled": updated, "deal_splits": splits}
+
+
 class _Plan(tuple):
     """A pipeline as the simulation walks it: open stages (with specs), won, lost, mean cycle."""
 
@@ -172,23 +318,25 @@ class _CrmBuilder:
             cursor.execute("TRUNCATE crm_pipeline, crm_stage RESTART IDENTITY CASCADE")
         stages = self._pipelines()
         accounts, contacts = self._accounts()
-        deals, history, activities = self._deals(accounts, stages)
+        terms = DealTerms(self.org.seed, self.org.as_of)
+        deals, history, activities = self._deals(accounts, stages, terms)
         leads = self._leads()
         rows = {}
         with triggers_disabled(), _indexes_deferred(*BULK_TABLES):
             rows["accounts"] = copy_rows("crm_account", ACCOUNT_COLUMNS, accounts)
             rows["contacts"] = copy_rows("crm_contact", CONTACT_COLUMNS, contacts)
-            rows["deals"] = copy_rows("crm_deal", DEAL_COLUMNS, deals)
+            rows["deals"] = copy_rows("crm_deal", DEAL_COLUMNS + TERMS_COLUMNS, deals)
+            rows["deal_splits"] = copy_rows("crm_dealsplit", SPLIT_COLUMNS, terms.splits)
             rows["deal_history"] = copy_rows("crm_dealhistory", HISTORY_COLUMNS, history)
             rows["activities"] = copy_rows("crm_activity", ACTIVITY_COLUMNS, activities)
             rows["leads"] = copy_rows("crm_lead", LEAD_COLUMNS, leads)
-        reset_sequences(*BULK_TABLES)
+        reset_sequences(*BULK_TABLES, "crm_dealsplit")
         # Statistics now, inside the generator's transaction (ANALYZE counts the transaction's
         # own rows): later steps (territories, KPIs) and a test that generates and queries in
         # one transaction must not be planned on the empty tables' old statistics (a nested
         # loop over 100k history rows each way took minutes).
         with connection.cursor() as cursor:
-            cursor.execute(f"ANALYZE {', '.join(BULK_TABLES)}")
+            cursor.execute(f"ANALYZE {', '.join(BULK_TABLES)}, crm_dealsplit")
         return rows
 
     # --- pipelines ------------------------------------------------------------------------
@@ -307,7 +455,7 @@ class _CrmBuilder:
         return rows
 
     # --- deals ----------------------------------------------------------------------------
-    def _deals(self, accounts, stages):
+    def _deals(self, accounts, stages, terms: DealTerms):
         rng = self.rng
         deals, history, activities = [], [], []
         span = (self.org.as_of - self.start).days
@@ -318,6 +466,9 @@ class _CrmBuilder:
         for info in self.account_info:
             by_owner.setdefault(info[1], []).append(info)
         owners = self.org.rep_user_ids
+        won_stages = {
+            s.pk for pipeline_stages in stages.values() for s, _ in pipeline_stages if s.is_won
+        }
         for i in range(self.org.scale.deals):
             owner = owners[i % len(owners)]
             account_id, _, currency, employees, contact_id, account_name = rng.choice(
@@ -328,13 +479,23 @@ class _CrmBuilder:
             size = 8000 * (employees / 200) ** 0.45 * math.exp(rng.gauss(0, 0.5))
             amount = Decimal(max(500, round(size, -2)))
             deal_id = i + 1
-            deals.append(
-                self._simulate(
-                    deal_id, owner, account_id, contact_id, currency, kind, amount, created_on,
-                    plans[kind], history, activities,
-                    f"{account_name} – {rng.choice(OFFERINGS[kind])}",
-                )
+            row = self._simulate(
+                deal_id, owner, account_id, contact_id, currency, kind, amount, created_on,
+                plans[kind], history, activities,
+                f"{account_name} – {rng.choice(OFFERINGS[kind])}",
             )  # fmt: skip
+            # row[5] stage, [6] amount, [8] close date (DEAL_COLUMNS)
+            deals.append(
+                row
+                + terms.draw(
+                    deal_id,
+                    owner,
+                    row[6],
+                    row[8],
+                    row[5] in won_stages,
+                    employees >= SEGMENT_ENTERPRISE_FROM,
+                )  # fmt: skip
+            )
         return deals, history, activities
 
     def _simulate(self, deal_id, owner, account_id, contact_id, currency, kind, amount, created_on,

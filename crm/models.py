@@ -238,13 +238,19 @@ class Deal(models.Model):
     forecast_category = models.CharField(max_length=10, choices=ForecastCategory.choices)
     type = models.CharField(max_length=10, choices=DealType.choices, default=DealType.NEW)
     # What commission plans measure besides the amount (see compensation.crediting).
-    product_family = models.CharField(max_length=60, blank=True, help_text="e.g. Platform")
-    units = models.PositiveIntegerField(default=1, help_text="Seats, licences or units sold.")
+    product_family = models.CharField(
+        max_length=60, blank=True, default="", db_default="", help_text="e.g. Platform"
+    )
+    units = models.PositiveIntegerField(
+        default=1, db_default=1, help_text="Seats, licences or units sold."
+    )
     gross_margin = AmountField(
         null=True, blank=True, help_text="Margin in the deal's currency; blank = not known."
     )
     term_months = models.PositiveSmallIntegerField(
-        default=12, help_text="Contract term; ACV is the amount over the term's years."
+        default=12,
+        db_default=12,
+        help_text="Contract term; ACV is the amount over the term's years.",
     )
     invoice_date = models.DateField(
         null=True, blank=True, help_text="When it was booked/invoiced (plans may credit then)."

@@ -12,6 +12,7 @@ urlpatterns = [
     path("deals/<int:pk>/", views.deal_detail, name="deal_detail"),
     path("deals/<int:pk>/move/", views.deal_move, name="deal_move"),
     path("deals/<int:pk>/activities/", views.deal_activity, name="deal_activity"),
+    path("deals/<int:pk>/splits/", views.deal_splits_edit, name="deal_splits_edit"),
     path("deals/bulk/", views.deal_bulk, name="deal_bulk"),
     path("accounts/", views.account_list, name="account_list"),
     path("accounts/export.<str:fmt>", views.account_export, name="account_export"),

@@ -12,12 +12,13 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from crm import bulk_actions, leads, merge, selectors, services
+from crm import bulk_actions, leads, merge, selectors, services, splits
 from crm.filtersets import AccountFilterSet, DealFilterSet, LeadFilterSet
 from crm.forms import (
     ActivityForm,
     DealBulkForm,
     DealEditForm,
+    DealSplitFormSet,
     LeadConvertForm,
     LeadStatusForm,
     MoveFieldsForm,
@@ -133,7 +134,36 @@ def deal_detail(request, pk: int):
             "timeline": selectors.deal_timeline_with_audit(deal),
             "activity_form": ActivityForm(),
             "days_in_stage": selectors.days_in_stage(deal),
+            "splits": splits.deal_splits_of(deal),
+            "can_edit_splits": splits.can_change_splits(request.user, deal),
         },
+    )
+
+
+@login_required
+def deal_splits_edit(request, pk: int):
+    """Who is credited on a deal: revenue splits and overlays, as rows (the service checks them)."""
+    deal = selectors.deal_detail(user=request.user, pk=pk)
+    if deal is None:
+        raise Http404
+    if not splits.can_change_splits(request.user, deal):
+        raise PermissionDenied
+    initial = [
+        {"user": s.user, "kind": s.kind, "percent": s.percent} for s in splits.deal_splits_of(deal)
+    ]
+    formset = DealSplitFormSet(request.POST or None, initial=initial, prefix="splits")
+    error = None
+    if request.method == "POST" and formset.is_valid():
+        rows = [row for form in formset.forms if (row := form.split_row()) is not None]
+        try:
+            splits.deal_splits_set(deal=deal, splits=rows, acting_user=request.user)
+        except DomainError as refused:
+            error = refused.message  # nothing was saved; the rows stay as typed
+        else:
+            messages.success(request, "Credit splits saved.")
+            return redirect("crm:deal_detail", pk=pk)
+    return render(
+        request, "crm/deal_splits.html", {"deal": deal, "formset": formset, "error": error}
     )
 
 

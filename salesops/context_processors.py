@@ -34,6 +34,23 @@ NAV_ITEMS = [
     NavItem("Territories", "territories:tree", permission="territories.view_territory"),
     # Every role: reps see their own quota and attainment, managers their reviews and subtree.
     NavItem("Quotas", "quotas:home", frozenset(Role)),
+    # Every role: sellers see the plans they are on (and accept them), ops build and assign.
+    NavItem("Comp plans", "compensation:plan_list", permission="compensation.view_compplan"),
+    # Sellers read their own settled statements; managers also their team's.
+    NavItem(
+        "My commissions",
+        "compensation:my_commissions",
+        frozenset({Role.REP, Role.MANAGER}),
+        permission="compensation.view_payoutline",
+    ),
+    NavItem("Disputes", "compensation:dispute_list", frozenset({Role.OPS, Role.ADMIN})),
+    # Commission runs: sales ops calculate and adjust, finance approve, pay and export.
+    NavItem(
+        "Commissions",
+        "compensation:run_list",
+        frozenset({Role.OPS, Role.FINANCE, Role.ADMIN}),
+        permission="compensation.view_commissionrun",
+    ),
     NavItem("Pipelines", "crm:pipeline_settings", frozenset({Role.OPS, Role.ADMIN})),
     NavItem("Data quality", "reporting:quality", frozenset({Role.OPS, Role.ADMIN})),
     NavItem("Import", "imports:list", permission="imports.add_importjob"),

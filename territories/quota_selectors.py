@@ -710,3 +710,27 @@ def quota_cell_ids(plan: QuotaPlan, *, kind: str, user: User) -> dict[tuple[str,
         ("rep", user_id, key) if user_id is not None else ("team", team_id, key): pk
         for pk, user_id, team_id, key in rows
     }
+
+
+def rep_quotas(start: dt.date, end: dt.date) -> dict[int, Decimal]:
+    """Each rep's quota for the months starting in ``[start, end]``, from published quota plans,
+    in the corporate currency (a plan in another currency converted at the rate in force on each
+    month's first day). Commission plans measure attainment against these.
+    """
+    corporate = org_settings().corporate_currency
+    rows = Quota.objects.filter(
+        plan__status=QuotaPlanStatus.PUBLISHED,
+        period_kind="month",
+        user__isnull=False,
+        period_start__gte=start,
+        period_start__lte=end,
+    ).annotate(
+        rate=Case(
+            When(plan__currency=corporate, then=Value(Decimal(1))),
+            default=_rate_on(OuterRef("plan__currency"), OuterRef("period_start")),
+            output_field=_WIDE,
+        )
+    )
+    _require_rates(rows, "plan__currency", "period_start")
+    totals = rows.values("user_id").annotate(total=Sum(F("amount") * F("rate"), output_field=_WIDE))
+    return {row["user_id"]: row["total"] for row in totals}

@@ -16,9 +16,10 @@ from salesops.celery import app
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _environment() -> dict[str, str]:
+def _environment(extra: dict[str, str] | None = None) -> dict[str, str]:
     return {
         **os.environ,
+        **(extra or {}),
         "DJANGO_SETTINGS_MODULE": "salesops.settings_test",
         # The worker must read and write the database this test run created.
         "SALESOPS_DB_NAME": connection.settings_dict["NAME"],
@@ -26,13 +27,13 @@ def _environment() -> dict[str, str]:
 
 
 @contextmanager
-def celery_process(*args: str, ready=None, timeout: float = 30):
+def celery_process(*args: str, ready=None, timeout: float = 30, environment=None):
     """Run ``celery -A salesops ARGS`` until the block ends; wait for ``ready()`` to be true."""
     log = open(ROOT / "var" / "test" / f"celery-{args[0]}.log", "w")  # noqa: SIM115
     process = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "salesops", *args],
         cwd=ROOT,
-        env=_environment(),
+        env=_environment(environment),
         stdout=log,
         stderr=subprocess.STDOUT,
     )
@@ -60,9 +61,10 @@ def worker_answers(hostname: str) -> bool:
 
 
 @contextmanager
-def celery_worker():
-    """A real worker (solo pool) consuming every queue."""
-    app.control.purge()
+def celery_worker(*, purge: bool = True, environment: dict[str, str] | None = None):
+    """A real worker (solo pool) consuming every queue (``purge``: empty the queues first)."""
+    if purge:
+        app.control.purge()
     hostname = f"test-{os.getpid()}@localhost"
     with celery_process(
         "worker",
@@ -77,5 +79,6 @@ def celery_worker():
         "--loglevel",
         "INFO",
         ready=lambda: worker_answers(hostname),
+        environment=environment,
     ) as process:
         yield process

@@ -46,6 +46,7 @@ DEMO_LOGINS = {
 }
 
 REGION_NAMES = ["Americas", "EMEA", "APAC", "LATAM", "North America", "Europe", "Japan", "ANZ"]
+REGION_CODES = {"Americas": "AMER", "North America": "NA", "Europe": "EUR", "Japan": "JP"}
 REGION_LOCALES = {"Americas": "en_US", "EMEA": "en_GB", "APAC": "en_AU", "LATAM": "es_MX"}
 AREA_NAMES = ["North", "South", "East", "West", "Central", "Enterprise", "Mid-Market", "Commercial"]
 SALES_ROLE_MIX = [(SalesRole.AE, 0.55), (SalesRole.SDR, 0.25), (SalesRole.AM, 0.20)]
@@ -199,7 +200,11 @@ class _Builder:
             ["id", "user_id", "group_id"],
             [(i + 1, uid, groups[role]) for i, (uid, role) in enumerate(self.user_roles)],
         )
-        rows["teams"] = copy_rows("org_team", ["id", "name", "parent_id", "manager_id"], teams)
+        rows["teams"] = copy_rows(
+            "org_team",
+            ["id", "name", "parent_id", "manager_id", "cost_centre"],
+            [(*team, cost_centre(team[0], _region_of(team, teams))) for team in teams],
+        )
         rows["rep_profiles"] = copy_rows(
             "org_repprofile",
             [
@@ -340,6 +345,23 @@ class _Builder:
                 rate = (rate * (1 + drift)).quantize(Decimal("0.00000001"))
                 day = dt.date(day.year + day.month // 12, day.month % 12 + 1, 1)
         return rows
+
+
+def cost_centre(team_id: int, region: str) -> str:
+    """The finance cost centre of a generated team (``SLS-AMER-0012``), from its id and region.
+
+    Derived, not drawn: no random number is taken, so adding cost centres changed no other
+    generated row, and an org generated before them gets the same codes (``bench.compensation``).
+    """
+    code = REGION_CODES.get(region) or "".join(ch for ch in region.upper() if ch.isalpha())[:5]
+    return f"SLS-{code or 'HQ'}-{team_id:04d}"
+
+
+def _region_of(team: tuple, teams: list[tuple]) -> str:
+    """The name of the top-level team above ``team`` (rows are ``(id, name, parent_id, …)``)."""
+    while team[2] is not None:
+        team = teams[team[2] - 1]
+    return team[1]
 
 
 def _spread(total: int, buckets: int) -> list[int]:

@@ -84,7 +84,11 @@ class Team(models.Model):
         User, null=True, blank=True, on_delete=models.SET_NULL, related_name="managed_teams"
     )
     cost_centre = models.CharField(
-        max_length=32, blank=True, help_text="Finance cost centre; payroll exports carry it."
+        max_length=32,
+        blank=True,
+        default="",
+        db_default="",
+        help_text="Finance cost centre; payroll exports carry it.",
     )
     objects = VisibleQuerySet.as_manager()
 

@@ -51,15 +51,17 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     setup_django()
     # Imported after setup: these modules import Django models and settings.
-    from bench import generator, imports, kpis, moves, pages, report, territories
+    from bench import compensation, generator, imports, kpis, moves, pages, report, territories
     from bench.environment import ensure_large_org
 
     print(f"bench: {ensure_large_org(regenerate=args.regenerate)}", flush=True)
     manager = pages.wide_manager()
     print(f"bench: {manager.describe()}", flush=True)
     # Pages first, read-only; then the moves, which write (and put every deal back), the deal
-    # import (rolled back) and the KPI recomputes (snapshots kept, changed deals put back); then
-    # the generator, which replaces the org (same seed, so the same rows).
+    # import (rolled back), the KPI recomputes (snapshots kept, changed deals put back), the
+    # territory and commission runs (rolled back; the first commission bench adds the plans and
+    # deal terms an older org lacks); then the generator, which replaces the org (same seed, so
+    # the same rows).
     results = pages.run(repeat=args.repeat, manager=manager)
     notes = [pages.FLOOR_NOTE]
     if not args.pages_only:
@@ -71,6 +73,8 @@ def main(argv: list[str] | None = None) -> int:
         notes.append(kpis.FLOOR_NOTE)
         results += territories.run()
         notes.append(territories.FLOOR_NOTE)
+        results += compensation.run()
+        notes.append(compensation.FLOOR_NOTE)
     if not (args.pages_only or args.skip_generator):
         results += generator.run(runs=args.generator_runs)
         notes.append(generator.FLOOR_NOTE)

@@ -47,7 +47,8 @@ class Filters(_Strict):
     pipelines: list[str] = []
     deal_types: list[Literal["new", "expansion", "renewal"]] = []
     product_families: list[str] = []
-    segments: list[Literal["SMB", "MM", "ENT"]] = []
+    # The values stored on accounts (crm.models.Segment): smb, mid, ent.
+    segments: list[Literal["smb", "mid", "ent"]] = []
 
 
 class Tier(_Strict):

@@ -128,7 +128,14 @@ class RunStatus(models.TextChoices):
 SETTLED = (RunStatus.APPROVED, RunStatus.PAID)
 
 
-@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
+# Exports of the payroll file are recorded too (``compensation.payroll``): who took the pay data
+# out, when, in which format.
+@pghistory.track(
+    pghistory.InsertEvent(),
+    pghistory.UpdateEvent(),
+    pghistory.DeleteEvent(),
+    pghistory.ManualEvent("payroll_export"),
+)
 class CommissionRun(models.Model):
     """Commissions of one fiscal month or quarter for everyone on a plan."""
 
@@ -197,14 +204,22 @@ class Credit(models.Model):
     Written in bulk by ``compensation.crediting``; never edited.
     """
 
-    run = models.ForeignKey(CommissionRun, on_delete=models.CASCADE, related_name="credits")
+    # Indexed by (run, user) and (run, deal) below; single-column indexes on run and on the
+    # seller would only slow the bulk writes of a run (hundreds of thousands of rows).
+    run = models.ForeignKey(
+        CommissionRun, on_delete=models.CASCADE, related_name="credits", db_index=False
+    )
     deal = models.ForeignKey("crm.Deal", on_delete=models.DO_NOTHING, db_constraint=False)
     deal_version = models.PositiveIntegerField()
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     credit_type = models.CharField(max_length=9, choices=CreditType.choices)
     # Whose credit a roll-up or territory credit comes from (the seller); null for the seller.
     source_user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
     )
     percent = models.DecimalField(max_digits=5, decimal_places=2)
     close_date = models.DateField()
@@ -288,8 +303,8 @@ class LineCredit(models.Model):
     credit = models.ForeignKey(Credit, on_delete=models.CASCADE, related_name="+")
     measure = models.DecimalField(max_digits=20, decimal_places=4)
 
-    class Meta:
-        indexes = [models.Index(fields=["line"])]
+    def __str__(self) -> str:
+        return f"credit {self.credit_id} gave {self.measure} to line {self.line_id}"
 
 
 @pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())

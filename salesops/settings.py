@@ -179,6 +179,7 @@ SALESOPS_GENERATOR_STEPS = [
     "crm.generate.generate_crm",
     "territories.generate.generate_territories",
     "territories.generate.generate_quotas",
+    "compensation.generate.generate_comp",
     "reporting.generate.generate_kpis",
 ]
 
@@ -238,6 +239,10 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "ActivityKindEnum": "crm.models.ActivityKind",
         "DealTypeEnum": "crm.models.DealType",
+        "LeadStatusEnum": "crm.models.LeadStatus",
+        "PlanStatusEnum": "compensation.models.PlanStatus",
+        "RunStatusEnum": "compensation.models.RunStatus",
+        "DisputeStatusEnum": "compensation.models.DisputeStatus",
     },
 }
 
@@ -248,6 +253,11 @@ CELERY_RESULT_EXPIRES = 24 * 3600
 CELERY_TASK_ACKS_LATE = True  # a task killed mid-run is redelivered, so tasks must be idempotent
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# A task left unacknowledged by a worker that died goes back on its queue after this many
+# seconds: longer than the hard time limit, so a task still running is never handed out twice.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env.int("SALESOPS_REDELIVER_AFTER_SECONDS", default=900)
+}
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=600)
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=660)
 CELERY_TASK_DEFAULT_QUEUE = "default"
@@ -255,6 +265,8 @@ CELERY_TASK_ROUTES = {
     # Sending reports is light: the default queue; recomputing KPIs is heavy: its own queue.
     "reporting.tasks.report_deliveries_send": {"queue": "default"},
     "reporting.tasks.*": {"queue": "kpi"},
+    # Commission runs: their own queue, so a long KPI recompute never delays payroll.
+    "compensation.tasks.*": {"queue": "comp"},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_TIMEZONE = TIME_ZONE

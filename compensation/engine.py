@@ -814,6 +814,7 @@ def link_credits(drafts: list[Draft]) -> int:
             "CREATE TEMP TABLE comp_line_ids (item_id int, line_id bigint) ON COMMIT DROP"
         )
         _copy(cursor, "comp_line_ids", "item_id, line_id", pairs)
+        cursor.execute("ANALYZE comp_line_ids, comp_links")
         cursor.execute(
             """
             INSERT INTO compensation_linecredit (line_id, credit_id, measure)

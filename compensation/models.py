@@ -299,8 +299,16 @@ class PayoutLine(models.Model):
 class LineCredit(models.Model):
     """Which credits a line counted, and how much of the component's measure each gave."""
 
-    line = models.ForeignKey(PayoutLine, on_delete=models.CASCADE, related_name="line_credits")
-    credit = models.ForeignKey(Credit, on_delete=models.CASCADE, related_name="+")
+    # No database constraints: the links are written only by ``engine.link_credits``, from lines
+    # and credits saved moments before in the same transaction, and removed with them
+    # (``runs.run_calculate``; Django cascades a deleted run). Checking each of hundreds of
+    # thousands of links row by row made a large run's recalculation 60 s slower (bench).
+    line = models.ForeignKey(
+        PayoutLine, on_delete=models.CASCADE, related_name="line_credits", db_constraint=False
+    )
+    credit = models.ForeignKey(
+        Credit, on_delete=models.CASCADE, related_name="+", db_constraint=False
+    )
     measure = models.DecimalField(max_digits=20, decimal_places=4)
 
     def __str__(self) -> str:

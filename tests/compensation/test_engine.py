@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 
 from compensation import runs
-from compensation.models import Credit, LineCredit, LineKind, RunStatus
+from compensation.models import Credit, LineCredit, LineKind, PayoutLine, RunStatus
 from crm.models import Account, SplitKind
 from crm.services import deal_create
 from crm.splits import deal_splits_set
@@ -303,6 +303,11 @@ def test_recalculating_a_draft_gives_the_same_lines(org, pipeline):
         sorted(Credit.objects.values_list("credit_type", flat=True))
         == ["owner"] * 3 + ["rollup"] * 6
     )
+    # the links of the first calculation went with its lines and credits (no database
+    # constraint would catch a link left behind: LineCredit has none, for speed)
+    links = LineCredit.objects.values_list("line_id", "credit_id")
+    assert {line for line, _ in links} == set(PayoutLine.objects.values_list("id", flat=True))
+    assert {credit for _, credit in links} <= set(Credit.objects.values_list("id", flat=True))
 
 
 def test_approval_needs_finance_and_separation_of_duties(org, pipeline):

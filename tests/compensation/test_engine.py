@@ -69,6 +69,21 @@ def test_threshold_and_cap_in_a_run(org, pipeline):
     assert lines(run, org.rep_west)[0].amount == D("10000.00")
 
 
+def test_decelerator_below_half_of_quota(org, pipeline):
+    tiers = [
+        {"floor": 0, "rate": "0.04", "label": "Decelerator"},
+        {"floor": 50, "rate": "0.1"},
+    ]
+    assign(plan(org, bookings(tiers=tiers, tier_mode="retroactive")), org.rep_east)
+    assign(plan(org, bookings(tiers=tiers, tier_mode="retroactive"), key="p2"), org.rep_west)
+    won(org, pipeline, org.rep_east, "40000", Q1)  # 40 %: all of it at the decelerated 4 %
+    won(org, pipeline, org.rep_west, "60000", Q1)  # 60 %: past the decelerator, all at 10 %
+    run = calculate(org, "2027-Q1")
+    east, west = lines(run, org.rep_east)[0], lines(run, org.rep_west)[0]
+    assert (east.amount, east.tier, east.rate) == (D("1600.00"), "Decelerator", D("0.04"))
+    assert (west.amount, west.rate) == (D("6000.00"), D("0.1"))
+
+
 def test_split_deal_pays_each_seller_on_their_share(org, pipeline):
     flat = bookings(quota=None, tiers=[], rate="0.1")
     comp_plan = plan(org, flat)

@@ -24,14 +24,13 @@ from compensation.models import (
     CreditType,
     Dispute,
     DisputeStatus,
-    LineCredit,
     LineKind,
     ManualAdjustment,
     PayoutLine,
     RunStatus,
 )
 from compensation.payout_math import fmt_rate
-from crm.models import Deal
+from compensation.statements import Cause, CreditRow, correction_causes, line_credit_rows
 from salesops.celery import app as celery_app
 from salesops.errors import DomainError, NotFound
 from salesops.org.models import RepProfile, Team, User
@@ -391,22 +390,6 @@ def run_payees(run: CommissionRun) -> QuerySet[User]:
 
 
 @dataclass(frozen=True)
-class CreditRow:
-    """A credit the line counted: the deal, the kind and share of credit, what it gave."""
-
-    deal_id: int
-    deal_name: str
-    deal_exists: bool
-    credit_type: str
-    percent: Decimal
-    close_date: object
-    invoice_date: object
-    amount: Decimal
-    measure: Decimal
-    source_user: User | None
-
-
-@dataclass(frozen=True)
 class SliceRow:
     tier: str
     floor: Decimal
@@ -415,18 +398,6 @@ class SliceRow:
     rate: Decimal
     rate_text: str  # "8 %" of a money measure, "500.00 each" of units or logos
     pay: Decimal
-
-
-@dataclass(frozen=True)
-class CauseRow:
-    """A deal behind a correction of a locked period: what it counted then and now, and why."""
-
-    deal_id: int
-    name: str
-    was: Decimal
-    now: Decimal
-    why: str
-    deal_exists: bool
 
 
 @dataclass(frozen=True)
@@ -450,7 +421,7 @@ class LineDetail:
     rounded: Decimal | None
     already_paid: Decimal | None
     slices: list[SliceRow]
-    causes: list[CauseRow]
+    causes: list[Cause]
     credits: list[CreditRow]
     disputes: list[Dispute]
     reason: str
@@ -468,52 +439,6 @@ class LineDetail:
 
 def _decimal(value) -> Decimal | None:
     return None if value in (None, "") else Decimal(str(value))
-
-
-def _credits(line: PayoutLine) -> list[CreditRow]:
-    links = list(
-        LineCredit.objects.filter(line=line)
-        .select_related("credit", "credit__source_user")
-        .order_by("credit__close_date", "credit__deal_id", "credit_id")
-    )
-    names = dict(
-        Deal.objects.filter(pk__in={link.credit.deal_id for link in links}).values_list(
-            "id", "name"
-        )
-    )
-    return [
-        CreditRow(
-            deal_id=link.credit.deal_id,
-            deal_name=names.get(link.credit.deal_id, "(deleted deal)"),
-            deal_exists=link.credit.deal_id in names,
-            credit_type=link.credit.get_credit_type_display(),
-            percent=link.credit.percent,
-            close_date=link.credit.close_date,
-            invoice_date=link.credit.invoice_date,
-            amount=link.credit.amount,
-            measure=link.measure,
-            source_user=link.credit.source_user,
-        )
-        for link in links
-    ]
-
-
-def _causes(trace: dict) -> list[CauseRow]:
-    rows = trace.get("cause") or []
-    existing = set(
-        Deal.objects.filter(pk__in=[row["deal"] for row in rows]).values_list("id", flat=True)
-    )
-    return [
-        CauseRow(
-            deal_id=row["deal"],
-            name=row.get("name", ""),
-            was=Decimal(str(row.get("was", "0"))),
-            now=Decimal(str(row.get("now", "0"))),
-            why=row.get("why", ""),
-            deal_exists=row["deal"] in existing,
-        )
-        for row in rows
-    ]
 
 
 def line_detail(run: CommissionRun, pk: int, viewer: User) -> LineDetail:
@@ -555,8 +480,8 @@ def line_detail(run: CommissionRun, pk: int, viewer: User) -> LineDetail:
             )
             for row in trace.get("slices") or []
         ],
-        causes=_causes(trace),
-        credits=_credits(line),
+        causes=correction_causes(trace),
+        credits=line_credit_rows(line),
         disputes=list(Dispute.objects.filter(line=line).select_related("raised_by", "resolved_by")),
         reason=trace.get("reason", ""),
         entered_by=trace.get("by", ""),

@@ -539,7 +539,8 @@ def _decimal(value) -> Decimal | None:
     return None if value in (None, "") else Decimal(str(value))
 
 
-def _credit_rows(line: PayoutLine) -> list[CreditRow]:
+def line_credit_rows(line: PayoutLine) -> list[CreditRow]:
+    """The credits ``line`` counted, oldest close first, with their deals' names."""
     links = list(
         LineCredit.objects.filter(line=line)
         .select_related("credit", "credit__source_user")
@@ -565,7 +566,8 @@ def _credit_rows(line: PayoutLine) -> list[CreditRow]:
     ]
 
 
-def _causes(trace: dict) -> list[Cause]:
+def correction_causes(trace: dict) -> list[Cause]:
+    """The deals behind a correction line's trace, and whether each still exists."""
     rows = trace.get("cause") or []
     existing = set(
         Deal.objects.filter(pk__in=[row["deal"] for row in rows]).values_list("id", flat=True)
@@ -617,8 +619,8 @@ def line_trace(line: PayoutLine, viewer: User) -> LineTrace:
             )
             for row in trace.get("slices") or []
         ],
-        causes=_causes(trace),
-        credits=_credit_rows(line),
+        causes=correction_causes(trace),
+        credits=line_credit_rows(line),
         disputes=list(
             disputes_visible_to(viewer)
             .filter(line=line)
